@@ -1,0 +1,1137 @@
+/*
+ * gocoro native coroutine type: CPython coroutine semantics over a C step function.
+ *
+ * The state machine follows CPython's Objects/genobject.c semantics (send/throw/close,
+ * yield-from style delegation for GOCORO_AWAIT, PEP 479, finalisation), re-implemented over
+ * the step protocol documented in include/gocoro.h.
+ */
+#include "gocoro_internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* Still exported by libpython 3.13, but its declaration moved to the internal headers. */
+PyAPI_FUNC(void) _PyTraceback_Add(const char *, const char *, int);
+#endif
+
+#define GC_MAX_STATE ((size_t)1 << 24)
+
+volatile int gocoro_forked_child = 0;
+
+static void gc_atfork_child(void) { gocoro_forked_child = 1; }
+
+__attribute__((constructor)) static void gc_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, gc_atfork_child);
+}
+
+int gocoro_go_unavailable(const char *what)
+{
+    if (!gocoro_forked_child)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError,
+                 "gocoro: %s needs the Go runtime, which cannot run in a child process created by "
+                 "fork() (without exec) after libgocoro was loaded; call it in the parent, or use "
+                 "the 'spawn' / 'forkserver' multiprocessing start method",
+                 what);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* exception helpers                                                                           */
+
+PyObject *gocoro_fetch_exc(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (t == NULL)
+        return NULL;
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb != NULL && v != NULL)
+        PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+#endif
+}
+
+void gocoro_restore_exc(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, tb);
+#endif
+}
+
+/* getattr that returns 0 with *out == NULL when the attribute is missing. */
+static int PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttrString(o, name, out);
+#else
+    *out = PyObject_GetAttrString(o, name);
+    if (*out != NULL)
+        return 1;
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+#endif
+}
+
+/* Equivalent of CPython's StopIteration-with-value protocol for return values. */
+static void gc_set_stop_iteration(PyObject *value)
+{
+    if (value == Py_None) {
+        PyErr_SetNone(PyExc_StopIteration);
+        return;
+    }
+    if (!PyTuple_Check(value) && !PyExceptionInstance_Check(value)) {
+        PyErr_SetObject(PyExc_StopIteration, value);
+        return;
+    }
+    PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, value);
+    if (e != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, e);
+        Py_DECREF(e);
+    }
+}
+
+static const char *gc_kind_word(GoCoroObject *c)
+{
+    switch (c->kind) {
+    case GOCORO_KIND_GENERATOR:
+    case GOCORO_KIND_ITERATOR:
+        return "generator";
+    case GOCORO_KIND_ASYNC_GENERATOR:
+        return "async generator";
+    default:
+        return "coroutine";
+    }
+}
+
+static inline PyObject *gc_qualname(GoCoroObject *c)
+{
+    return c->qualname ? c->qualname : c->code->qualname;
+}
+
+static inline PyObject *gc_name(GoCoroObject *c)
+{
+    return c->name ? c->name : c->code->name;
+}
+
+/* Drop everything the finished object owns (idempotent). */
+static void gc_release(GoCoroObject *c)
+{
+    Py_CLEAR(c->await_obj);
+    if (!c->cleared) {
+        c->cleared = 1;
+        if (c->code->spec.clear != NULL)
+            c->code->spec.clear(c->state);
+    }
+}
+
+/* The object finished by raising: add the native frame, apply PEP 479. */
+static void gc_finish_error(GoCoroObject *c)
+{
+    GoCoroCode *code = c->code;
+    _PyTraceback_Add(code->spec.name, code->filename_c, (int)code->spec.firstlineno);
+    if (PyErr_ExceptionMatches(PyExc_StopIteration) ||
+        (c->kind == GOCORO_KIND_ASYNC_GENERATOR &&
+         PyErr_ExceptionMatches(PyExc_StopAsyncIteration))) {
+        PyObject *orig = gocoro_fetch_exc();
+        const char *what = PyErr_GivenExceptionMatches(orig, PyExc_StopIteration)
+                               ? "StopIteration" : "StopAsyncIteration";
+        PyErr_Format(PyExc_RuntimeError, "%s raised %s", gc_kind_word(c), what);
+        PyObject *rt = gocoro_fetch_exc();
+        PyException_SetCause(rt, Py_NewRef(orig));
+        PyException_SetContext(rt, orig);
+        gocoro_restore_exc(rt);
+    }
+}
+
+/* CPython's rules for `await obj`: returns the iterator to drive, new reference. */
+static PyObject *gc_awaitable_iter(PyObject *o)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == &GoCoro_CoroutineType_Impl) {
+        if (((GoCoroObject *)o)->await_obj != NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
+            return NULL;
+        }
+        return Py_NewRef(o);
+    }
+    if (PyCoro_CheckExact(o)) {
+        PyObject *yf = PyObject_GetAttrString(o, "cr_await");
+        if (yf == NULL)
+            return NULL;
+        int busy = yf != Py_None;
+        Py_DECREF(yf);
+        if (busy) {
+            PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
+            return NULL;
+        }
+        return Py_NewRef(o);
+    }
+    if (PyGen_CheckExact(o)) {
+        /* generator-based coroutines (@types.coroutine) are awaitable */
+        PyObject *code = PyObject_GetAttrString(o, "gi_code");
+        if (code == NULL)
+            return NULL;
+        int ok = PyCode_Check(code) && (((PyCodeObject *)code)->co_flags & CO_ITERABLE_COROUTINE);
+        Py_DECREF(code);
+        if (ok)
+            return Py_NewRef(o);
+    }
+    if (t->tp_as_async != NULL && t->tp_as_async->am_await != NULL) {
+        PyObject *res = t->tp_as_async->am_await(o);
+        if (res == NULL)
+            return NULL;
+        if (PyCoro_CheckExact(res) || Py_TYPE(res) == &GoCoro_CoroutineType_Impl) {
+            Py_DECREF(res);
+            PyErr_SetString(PyExc_TypeError, "__await__() returned a coroutine");
+            return NULL;
+        }
+        if (!PyIter_Check(res)) {
+            PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
+                         Py_TYPE(res)->tp_name);
+            Py_DECREF(res);
+            return NULL;
+        }
+        return res;
+    }
+    PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression", t->tp_name);
+    return NULL;
+}
+
+static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult);
+
+/* Send into the delegated iterator (PyIter_Send, with our own type short-circuited). */
+static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObject **res)
+{
+    if (Py_TYPE(it) == &GoCoro_CoroutineType_Impl)
+        return gc_am_send(it, arg, res);
+    return PyIter_Send(it, arg, res);
+}
+
+/*
+ * Run step until it yields or finishes.  status must be GC_RUNNING.  `sent`/`thrown` are
+ * borrowed.  Sets status to SUSPENDED or CLOSED before returning.
+ */
+static PySendResult gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **presult)
+{
+    GoCoroStepFn step = c->code->spec.step;
+    PyObject *own_sent = NULL, *own_thrown = NULL;
+    for (;;) {
+        PyObject *res = NULL;
+        int r = step((PyObject *)c, c->state, sent, thrown, &res);
+        Py_XDECREF(own_sent);
+        Py_XDECREF(own_thrown);
+        own_sent = own_thrown = NULL;
+        switch (r) {
+        case GOCORO_NEXT:
+            if (res == NULL)
+                goto no_result;
+            c->status = GC_SUSPENDED;
+            *presult = res;
+            return PYGEN_NEXT;
+        case GOCORO_RETURN:
+            c->status = GC_CLOSED;
+            gc_release(c);
+            *presult = res != NULL ? res : Py_NewRef(Py_None);
+            return PYGEN_RETURN;
+        case GOCORO_AWAIT: {
+            if (res == NULL)
+                goto no_result;
+            PyObject *it = gc_awaitable_iter(res);
+            Py_DECREF(res);
+            if (it == NULL) {
+                /* like a failing `await x`: the error is raised at the await point */
+                own_thrown = thrown = gocoro_fetch_exc();
+                sent = NULL;
+                continue;
+            }
+            PyObject *val = NULL;
+            PySendResult sr = gc_delegate_send(it, Py_None, &val);
+            if (sr == PYGEN_NEXT) {
+                c->await_obj = it;
+                c->status = GC_SUSPENDED;
+                *presult = val;
+                return PYGEN_NEXT;
+            }
+            Py_DECREF(it);
+            if (sr == PYGEN_RETURN) {
+                own_sent = sent = val;
+                thrown = NULL;
+            } else {
+                own_thrown = thrown = gocoro_fetch_exc();
+                sent = NULL;
+            }
+            continue;
+        }
+        case GOCORO_ERROR:
+            Py_XDECREF(res);
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_SystemError,
+                             "gocoro: step of '%s' returned GOCORO_ERROR without setting an exception",
+                             c->code->spec.name);
+            goto error;
+        default:
+            Py_XDECREF(res);
+            PyErr_Format(PyExc_SystemError, "gocoro: step of '%s' returned invalid code %d",
+                         c->code->spec.name, r);
+            goto error;
+        }
+    no_result:
+        PyErr_Format(PyExc_SystemError, "gocoro: step of '%s' returned %s without a result",
+                     c->code->spec.name, r == GOCORO_NEXT ? "GOCORO_NEXT" : "GOCORO_AWAIT");
+        goto error;
+    }
+error:
+    c->status = GC_CLOSED;
+    gc_finish_error(c);
+    gc_release(c);
+    *presult = NULL;
+    return PYGEN_ERROR;
+}
+
+/* Resume after the delegated iterator finished (sr RETURN/ERROR, val owned for RETURN). */
+static PySendResult gc_resume_after_delegate(GoCoroObject *c, PySendResult sr, PyObject *val,
+                                             PyObject **presult)
+{
+    Py_CLEAR(c->await_obj);
+    PySendResult out;
+    if (sr == PYGEN_RETURN) {
+        out = gc_run(c, val, NULL, presult);
+        Py_DECREF(val);
+    } else {
+        PyObject *exc = gocoro_fetch_exc();
+        out = gc_run(c, NULL, exc, presult);
+        Py_XDECREF(exc);
+    }
+    return out;
+}
+
+static int gc_check_resumable(GoCoroObject *c, PyObject *arg, int closing)
+{
+    switch (c->status) {
+    case GC_RUNNING:
+        PyErr_Format(PyExc_ValueError, "%s already executing", gc_kind_word(c));
+        return -1;
+    case GC_CLOSED:
+        if (c->kind == GOCORO_KIND_COROUTINE && !closing)
+            PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        return -1;
+    case GC_CREATED:
+        if (arg != NULL && arg != Py_None) {
+            PyErr_Format(PyExc_TypeError, "can't send non-None value to a just-started %s",
+                         gc_kind_word(c));
+            return -1;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    if (c->status != GC_SUSPENDED) {
+        if (gc_check_resumable(c, arg, 0) < 0) {
+            *presult = NULL;
+            return PYGEN_ERROR;
+        }
+    }
+    c->status = GC_RUNNING;
+    if (c->await_obj != NULL) {
+        PyObject *val = NULL;
+        PySendResult sr = gc_delegate_send(c->await_obj, arg, &val);
+        if (sr == PYGEN_NEXT) {
+            c->status = GC_SUSPENDED;
+            *presult = val;
+            return PYGEN_NEXT;
+        }
+        return gc_resume_after_delegate(c, sr, val, presult);
+    }
+    return gc_run(c, arg, NULL, presult);
+}
+
+/* send(value): the PyIter_Send result converted to the iterator protocol. */
+static PyObject *gc_send_method(PyObject *self, PyObject *arg)
+{
+    PyObject *res = NULL;
+    PySendResult sr = gc_am_send(self, arg, &res);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        gc_set_stop_iteration(res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+/* Close a delegated iterator: 0 ok, -1 with an exception set. */
+static int gc_close_iter(PyObject *it)
+{
+    PyObject *ret;
+    if (PyGen_CheckExact(it) || PyCoro_CheckExact(it) || Py_TYPE(it) == &GoCoro_CoroutineType_Impl) {
+        ret = PyObject_CallMethod(it, "close", NULL);
+    } else {
+        PyObject *meth;
+        if (PyObject_GetOptionalAttrString_compat(it, "close", &meth) < 0)
+            return -1;
+        if (meth == NULL)
+            return 0;
+        ret = PyObject_CallNoArgs(meth);
+        Py_DECREF(meth);
+    }
+    if (ret == NULL)
+        return -1;
+    Py_DECREF(ret);
+    return 0;
+}
+
+/*
+ * Throw the exception instance `exc` (borrowed) into the object.  close_on_genexit: a
+ * GeneratorExit closes the delegated iterator instead of being thrown into it (as CPython).
+ */
+static PySendResult gc_throw_exc(GoCoroObject *c, PyObject *exc, int close_on_genexit,
+                                 PyObject **presult)
+{
+    *presult = NULL;
+    if (c->status == GC_RUNNING) {
+        PyErr_Format(PyExc_ValueError, "%s already executing", gc_kind_word(c));
+        return PYGEN_ERROR;
+    }
+    if (c->status == GC_CLOSED) {
+        if (c->kind == GOCORO_KIND_COROUTINE)
+            PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        else
+            gocoro_restore_exc(Py_NewRef(exc));
+        return PYGEN_ERROR;
+    }
+    if (c->status == GC_CREATED) {
+        /* the body never started: the exception propagates straight out */
+        c->status = GC_CLOSED;
+        gocoro_restore_exc(Py_NewRef(exc));
+        gc_finish_error(c);
+        gc_release(c);
+        return PYGEN_ERROR;
+    }
+    PyObject *yf = c->await_obj;
+    if (yf != NULL) {
+        if (close_on_genexit && PyErr_GivenExceptionMatches(exc, PyExc_GeneratorExit)) {
+            c->status = GC_RUNNING;
+            int err = gc_close_iter(yf);
+            c->status = GC_SUSPENDED;
+            Py_CLEAR(c->await_obj);
+            if (err < 0) {
+                PyObject *e2 = gocoro_fetch_exc();
+                c->status = GC_RUNNING;
+                PySendResult out = gc_run(c, NULL, e2, presult);
+                Py_DECREF(e2);
+                return out;
+            }
+            goto throw_here;
+        }
+        PyObject *ret;
+        Py_INCREF(yf);
+        c->status = GC_RUNNING;
+        if (Py_TYPE(yf) == &GoCoro_CoroutineType_Impl) {
+            PySendResult sr = gc_throw_exc((GoCoroObject *)yf, exc, close_on_genexit, &ret);
+            if (sr == PYGEN_RETURN) {
+                Py_DECREF(yf);
+                return gc_resume_after_delegate(c, PYGEN_RETURN, ret, presult);
+            }
+        } else if (PyGen_CheckExact(yf) || PyCoro_CheckExact(yf)) {
+            ret = PyObject_CallMethod(yf, "throw", "O", exc);
+        } else {
+            PyObject *meth;
+            if (PyObject_GetOptionalAttrString_compat(yf, "throw", &meth) < 0) {
+                Py_DECREF(yf);
+                PyObject *e2 = gocoro_fetch_exc();
+                Py_CLEAR(c->await_obj);
+                PySendResult out = gc_run(c, NULL, e2, presult);
+                Py_DECREF(e2);
+                return out;
+            }
+            if (meth == NULL) {
+                Py_DECREF(yf);
+                c->status = GC_SUSPENDED;
+                Py_CLEAR(c->await_obj);
+                goto throw_here;
+            }
+            ret = PyObject_CallOneArg(meth, exc);
+            Py_DECREF(meth);
+        }
+        Py_DECREF(yf);
+        if (ret != NULL) {
+            c->status = GC_SUSPENDED;
+            *presult = ret;
+            return PYGEN_NEXT;
+        }
+        /* the delegate finished: StopIteration carries its return value */
+        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            PyObject *val = NULL;
+            PyObject *si = gocoro_fetch_exc();
+            val = PyObject_GetAttrString(si, "value");
+            Py_DECREF(si);
+            if (val == NULL)
+                return gc_resume_after_delegate(c, PYGEN_ERROR, NULL, presult);
+            return gc_resume_after_delegate(c, PYGEN_RETURN, val, presult);
+        }
+        return gc_resume_after_delegate(c, PYGEN_ERROR, NULL, presult);
+    }
+throw_here:
+    c->status = GC_RUNNING;
+    return gc_run(c, NULL, exc, presult);
+}
+
+/* Normalise throw()'s (typ[, val[, tb]]) into an exception instance (new ref) or NULL. */
+static PyObject *gc_make_throw_exc(PyObject *typ, PyObject *val, PyObject *tb)
+{
+    if (tb == Py_None)
+        tb = NULL;
+    else if (tb != NULL && !PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
+        return NULL;
+    }
+    PyObject *exc;
+    if (PyExceptionClass_Check(typ)) {
+        PyObject *t = Py_NewRef(typ), *v = val ? Py_NewRef(val) : NULL, *tb2 = tb ? Py_NewRef(tb) : NULL;
+        PyErr_NormalizeException(&t, &v, &tb2);
+        if (v == NULL || !PyExceptionInstance_Check(v)) {
+            Py_XDECREF(t);
+            Py_XDECREF(v);
+            Py_XDECREF(tb2);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "calling exception class did not return an exception");
+            return NULL;
+        }
+        if (tb2 != NULL)
+            PyException_SetTraceback(v, tb2);
+        Py_XDECREF(t);
+        Py_XDECREF(tb2);
+        exc = v;
+    } else if (PyExceptionInstance_Check(typ)) {
+        if (val != NULL && val != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+            return NULL;
+        }
+        exc = Py_NewRef(typ);
+        if (tb != NULL)
+            PyException_SetTraceback(exc, tb);
+    } else {
+        PyErr_Format(PyExc_TypeError,
+                     "exceptions must be classes or instances deriving from BaseException, not %s",
+                     Py_TYPE(typ)->tp_name);
+        return NULL;
+    }
+    return exc;
+}
+
+static PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "throw expected at least 1 argument, got %zd", nargs);
+        if (nargs > 3)
+            PyErr_Format(PyExc_TypeError, "throw expected at most 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (nargs > 1) {
+        if (PyErr_WarnEx(PyExc_DeprecationWarning,
+                         "the (type, exc, tb) signature of throw() is deprecated, "
+                         "use the single-arg signature instead.",
+                         1) < 0)
+            return NULL;
+    }
+#endif
+    PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
+    if (exc == NULL)
+        return NULL;
+    PyObject *res = NULL;
+    PySendResult sr = gc_throw_exc((GoCoroObject *)self, exc, 1, &res);
+    Py_DECREF(exc);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        gc_set_stop_iteration(res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+static PyObject *gc_close_method(PyObject *self, PyObject *unused)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    if (c->status == GC_RUNNING) {
+        PyErr_Format(PyExc_ValueError, "%s already executing", gc_kind_word(c));
+        return NULL;
+    }
+    if (c->status != GC_SUSPENDED) {
+        c->status = GC_CLOSED;
+        gc_release(c);
+        Py_RETURN_NONE;
+    }
+    int err = 0;
+    if (c->await_obj != NULL) {
+        c->status = GC_RUNNING;
+        err = gc_close_iter(c->await_obj);
+        c->status = GC_SUSPENDED;
+        Py_CLEAR(c->await_obj);
+    }
+    PyObject *exc = err < 0 ? gocoro_fetch_exc() : PyObject_CallNoArgs(PyExc_GeneratorExit);
+    if (exc == NULL)
+        return NULL;
+    PyObject *res = NULL;
+    c->status = GC_RUNNING;
+    PySendResult sr = gc_run(c, NULL, exc, &res);
+    Py_DECREF(exc);
+    if (sr == PYGEN_NEXT) {
+        Py_DECREF(res);
+        PyErr_Format(PyExc_RuntimeError, "%s ignored GeneratorExit", gc_kind_word(c));
+        return NULL;
+    }
+    if (sr == PYGEN_RETURN) {
+#if PY_VERSION_HEX >= 0x030D0000
+        return res;
+#else
+        Py_DECREF(res);
+        Py_RETURN_NONE;
+#endif
+    }
+    if (PyErr_ExceptionMatches(PyExc_StopIteration) || PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* lifecycle                                                                                   */
+
+static void gc_finalize(PyObject *self)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    if (c->status == GC_CLOSED || c->status == GC_RUNNING)
+        return;
+    PyObject *saved = gocoro_fetch_exc();
+    if (c->status == GC_CREATED) {
+        if (c->kind == GOCORO_KIND_COROUTINE) {
+            if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited",
+                                 gc_qualname(c)) < 0)
+                PyErr_WriteUnraisable(self);
+        }
+    } else {
+        PyObject *res = gc_close_method(self, NULL);
+        if (res == NULL)
+            PyErr_WriteUnraisable(self);
+        else
+            Py_DECREF(res);
+    }
+    if (saved != NULL)
+        gocoro_restore_exc(saved);
+}
+
+static int gc_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    Py_VISIT(c->code);
+    Py_VISIT(c->await_obj);
+    Py_VISIT(c->name);
+    Py_VISIT(c->qualname);
+    if (!c->cleared && c->code->spec.traverse != NULL)
+        return c->code->spec.traverse(c->state, (GoCoroVisitFn)visit, arg);
+    return 0;
+}
+
+static int gc_clear(PyObject *self)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    if (c->status == GC_RUNNING)
+        return 0;
+    c->status = GC_CLOSED; /* its state is gone: it must never be stepped again */
+    gc_release(c);
+    Py_CLEAR(c->name);
+    Py_CLEAR(c->qualname);
+    return 0;
+}
+
+static void gc_dealloc(PyObject *self)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    PyObject_GC_UnTrack(self);
+    if (c->weakreflist != NULL)
+        PyObject_ClearWeakRefs(self);
+    if (c->status != GC_CLOSED) {
+        PyObject_GC_Track(self);
+        if (PyObject_CallFinalizerFromDealloc(self) < 0)
+            return; /* resurrected */
+        PyObject_GC_UnTrack(self);
+    }
+    gc_release(c);
+    if (c->code->spec.finalize != NULL)
+        c->code->spec.finalize(c->state);
+    Py_CLEAR(c->name);
+    Py_CLEAR(c->qualname);
+    Py_DECREF(c->code);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *gc_repr(PyObject *self)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    return PyUnicode_FromFormat("<%s object %U at %p>", gc_kind_word(c), gc_qualname(c), self);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* attributes                                                                                  */
+
+static PyObject *gc_get_name(PyObject *self, void *closure)
+{
+    return Py_NewRef(gc_name((GoCoroObject *)self));
+}
+
+static int gc_set_name_impl(PyObject **slot, PyObject *value, const char *attr)
+{
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be set to a string object", attr);
+        return -1;
+    }
+    Py_XSETREF(*slot, Py_NewRef(value));
+    return 0;
+}
+
+static int gc_set_name(PyObject *self, PyObject *value, void *closure)
+{
+    return gc_set_name_impl(&((GoCoroObject *)self)->name, value, "__name__");
+}
+
+static PyObject *gc_get_qualname(PyObject *self, void *closure)
+{
+    return Py_NewRef(gc_qualname((GoCoroObject *)self));
+}
+
+static int gc_set_qualname(PyObject *self, PyObject *value, void *closure)
+{
+    return gc_set_name_impl(&((GoCoroObject *)self)->qualname, value, "__qualname__");
+}
+
+static PyObject *gc_get_running(PyObject *self, void *closure)
+{
+    return PyBool_FromLong(((GoCoroObject *)self)->status == GC_RUNNING);
+}
+
+static PyObject *gc_get_suspended(PyObject *self, void *closure)
+{
+    return PyBool_FromLong(((GoCoroObject *)self)->status == GC_SUSPENDED);
+}
+
+static PyObject *gc_get_await(PyObject *self, void *closure)
+{
+    PyObject *yf = ((GoCoroObject *)self)->await_obj;
+    return Py_NewRef(yf ? yf : Py_None);
+}
+
+static PyObject *gc_get_none(PyObject *self, void *closure) { Py_RETURN_NONE; }
+
+static PyObject *gc_get_code(PyObject *self, void *closure)
+{
+    return Py_NewRef(((GoCoroObject *)self)->code->code);
+}
+
+static PyObject *gc_sizeof(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t((Py_ssize_t)(offsetof(GoCoroObject, state) + (size_t)Py_SIZE(self)));
+}
+
+static PyObject *gc_await(PyObject *self);
+
+static PyMethodDef gc_methods[] = {
+    {"send", (PyCFunction)gc_send_method, METH_O,
+     "send(arg) -> send 'arg' into coroutine,\nreturn next iterated value or raise StopIteration."},
+    {"throw", (PyCFunction)(void (*)(void))gc_throw_method, METH_FASTCALL,
+     "throw(value)\nthrow(type[,value[,traceback]])\n\nRaise exception in coroutine, return next "
+     "iterated value or raise StopIteration."},
+    {"close", gc_close_method, METH_NOARGS, "close() -> raise GeneratorExit inside coroutine."},
+    {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef gc_getset[] = {
+    {"__name__", gc_get_name, gc_set_name, "name of the coroutine", NULL},
+    {"__qualname__", gc_get_qualname, gc_set_qualname, "qualified name of the coroutine", NULL},
+    {"cr_running", gc_get_running, NULL, NULL, NULL},
+    {"cr_suspended", gc_get_suspended, NULL, NULL, NULL},
+    {"cr_await", gc_get_await, NULL, "object being awaited on, or None", NULL},
+    {"cr_frame", gc_get_none, NULL, "always None: the body is native code", NULL},
+    {"cr_origin", gc_get_none, NULL, NULL, NULL},
+    {"cr_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyAsyncMethods gc_as_async = {
+    .am_await = gc_await,
+    .am_send = gc_am_send,
+};
+
+PyTypeObject GoCoro_CoroutineType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.Coroutine",
+    .tp_basicsize = offsetof(GoCoroObject, state),
+    .tp_itemsize = 1,
+    .tp_dealloc = gc_dealloc,
+    .tp_as_async = &gc_as_async,
+    .tp_repr = gc_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A native coroutine implemented by a C step function (gocoro).",
+    .tp_traverse = gc_traverse,
+    .tp_clear = gc_clear,
+    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
+    .tp_methods = gc_methods,
+    .tp_getset = gc_getset,
+    .tp_finalize = gc_finalize,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* __await__ wrapper (CPython's coroutine_wrapper)                                             */
+
+typedef struct {
+    PyObject_HEAD
+    GoCoroObject *coro;
+} GoCoroWrapper;
+
+static PyObject *gc_await(PyObject *self)
+{
+    GoCoroWrapper *w = PyObject_GC_New(GoCoroWrapper, &GoCoro_WrapperType_Impl);
+    if (w == NULL)
+        return NULL;
+    w->coro = (GoCoroObject *)Py_NewRef(self);
+    PyObject_GC_Track(w);
+    return (PyObject *)w;
+}
+
+static void wr_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(((GoCoroWrapper *)self)->coro);
+    PyObject_GC_Del(self);
+}
+
+static int wr_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(((GoCoroWrapper *)self)->coro);
+    return 0;
+}
+
+static PyObject *wr_iternext(PyObject *self)
+{
+    PyObject *res = NULL;
+    PySendResult sr = gc_am_send((PyObject *)((GoCoroWrapper *)self)->coro, Py_None, &res);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        if (res != Py_None)
+            gc_set_stop_iteration(res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+static PySendResult wr_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+{
+    return gc_am_send((PyObject *)((GoCoroWrapper *)self)->coro, arg, presult);
+}
+
+static PyObject *wr_send(PyObject *self, PyObject *arg)
+{
+    return gc_send_method((PyObject *)((GoCoroWrapper *)self)->coro, arg);
+}
+
+static PyObject *wr_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return gc_throw_method((PyObject *)((GoCoroWrapper *)self)->coro, args, nargs);
+}
+
+static PyObject *wr_close(PyObject *self, PyObject *unused)
+{
+    return gc_close_method((PyObject *)((GoCoroWrapper *)self)->coro, NULL);
+}
+
+static PyMethodDef wr_methods[] = {
+    {"send", (PyCFunction)wr_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))wr_throw, METH_FASTCALL, NULL},
+    {"close", wr_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyAsyncMethods wr_as_async = {.am_send = wr_am_send};
+
+PyTypeObject GoCoro_WrapperType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.CoroutineWrapper",
+    .tp_basicsize = sizeof(GoCoroWrapper),
+    .tp_dealloc = wr_dealloc,
+    .tp_as_async = &wr_as_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The iterator returned by gocoro.Coroutine.__await__().",
+    .tp_traverse = wr_traverse,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = wr_iternext,
+    .tp_methods = wr_methods,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* prepared specs                                                                              */
+
+static void code_dealloc(PyObject *self)
+{
+    GoCoroCode *k = (GoCoroCode *)self;
+    Py_XDECREF(k->name);
+    Py_XDECREF(k->qualname);
+    Py_XDECREF(k->filename);
+    Py_XDECREF(k->code);
+    PyObject_Free(self);
+}
+
+static PyObject *code_repr(PyObject *self)
+{
+    GoCoroCode *k = (GoCoroCode *)self;
+    return PyUnicode_FromFormat("<gocoro.NativeCode %U (%U:%d), kind %u, state %zu bytes>",
+                                k->qualname, k->filename, (int)k->spec.firstlineno,
+                                (unsigned)k->spec.kind, k->spec.state_size);
+}
+
+PyTypeObject GoCoro_CodeType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.NativeCode",
+    .tp_basicsize = sizeof(GoCoroCode),
+    .tp_dealloc = code_dealloc,
+    .tp_repr = code_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A prepared GoCoroSpec (what GoCoro_Prepare returns).",
+};
+
+/* The first ABI-1 spec layout ends after `finalize`. */
+#define GC_SPEC_MIN_SIZE (offsetof(GoCoroSpec, finalize) + sizeof(GoCoroFinalizeFn))
+
+GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec)
+{
+    if (gocoro_ensure_ready() < 0)
+        return NULL;
+    if (spec == NULL) {
+        PyErr_SetString(PyExc_ValueError, "GoCoro_Prepare: spec is NULL");
+        return NULL;
+    }
+    if (spec->abi_version != GOCORO_ABI_VERSION) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "GoCoro_Prepare: gocoro ABI mismatch: the spec was built for ABI %u, this "
+                     "libgocoro provides ABI %u (rebuild the extension against this gocoro.h)",
+                     (unsigned)spec->abi_version, (unsigned)GOCORO_ABI_VERSION);
+        return NULL;
+    }
+    if (spec->struct_size < GC_SPEC_MIN_SIZE) {
+        PyErr_Format(PyExc_ValueError,
+                     "GoCoro_Prepare: GoCoroSpec.struct_size is %u, expected %zu "
+                     "(set it to sizeof(GoCoroSpec))",
+                     (unsigned)spec->struct_size, sizeof(GoCoroSpec));
+        return NULL;
+    }
+    if (spec->struct_size > sizeof(GoCoroSpec)) {
+        /* a newer header: accept it only if the members we do not know are all zero */
+        const unsigned char *p = (const unsigned char *)spec;
+        for (size_t i = sizeof(GoCoroSpec); i < spec->struct_size; i++) {
+            if (p[i] != 0) {
+                PyErr_Format(PyExc_ValueError,
+                             "GoCoro_Prepare: the spec (struct_size %u) uses members this libgocoro "
+                             "(GoCoroSpec of %zu bytes) does not know; upgrade libgocoro",
+                             (unsigned)spec->struct_size, sizeof(GoCoroSpec));
+                return NULL;
+            }
+        }
+    }
+    if (spec->name == NULL) {
+        PyErr_SetString(PyExc_ValueError, "GoCoro_Prepare: GoCoroSpec.name is NULL");
+        return NULL;
+    }
+    if (spec->step == NULL) {
+        PyErr_Format(PyExc_ValueError, "GoCoro_Prepare: GoCoroSpec.step is NULL (spec '%s')", spec->name);
+        return NULL;
+    }
+    if (spec->kind != GOCORO_KIND_COROUTINE) {
+        PyErr_Format(PyExc_ValueError,
+                     "GoCoro_Prepare: unsupported GoCoroSpec.kind %u (spec '%s'); this libgocoro "
+                     "supports GOCORO_KIND_COROUTINE (0)",
+                     (unsigned)spec->kind, spec->name);
+        return NULL;
+    }
+    if (spec->flags != 0) {
+        PyErr_Format(PyExc_ValueError, "GoCoro_Prepare: unknown GoCoroSpec.flags 0x%x (spec '%s')",
+                     (unsigned)spec->flags, spec->name);
+        return NULL;
+    }
+    if (spec->state_size > GC_MAX_STATE) {
+        PyErr_Format(PyExc_ValueError,
+                     "GoCoro_Prepare: state_size %zu of spec '%s' is larger than the maximum %zu",
+                     spec->state_size, spec->name, GC_MAX_STATE);
+        return NULL;
+    }
+    GoCoroCode *k = PyObject_New(GoCoroCode, &GoCoro_CodeType_Impl);
+    if (k == NULL)
+        return NULL;
+    memset(&k->spec, 0, sizeof(k->spec));
+    memcpy(&k->spec, spec, spec->struct_size < sizeof(GoCoroSpec) ? spec->struct_size : sizeof(GoCoroSpec));
+    k->spec.struct_size = sizeof(GoCoroSpec);
+    k->qualname = k->filename = k->code = NULL;
+    k->filename_c = spec->filename ? spec->filename : "<native>";
+    k->name = PyUnicode_FromString(spec->name);
+    if (k->name == NULL)
+        goto fail;
+    PyUnicode_InternInPlace(&k->name);
+    k->qualname = spec->qualname ? PyUnicode_FromString(spec->qualname) : Py_NewRef(k->name);
+    if (k->qualname == NULL)
+        goto fail;
+    k->filename = PyUnicode_FromString(k->filename_c);
+    if (k->filename == NULL)
+        goto fail;
+    k->code = (PyObject *)PyCode_NewEmpty(k->filename_c, spec->name, (int)spec->firstlineno);
+    if (k->code == NULL)
+        goto fail;
+    /* the spec's strings must outlive the code object: keep our own copies */
+    k->spec.name = PyUnicode_AsUTF8(k->name);
+    k->spec.qualname = PyUnicode_AsUTF8(k->qualname);
+    k->filename_c = PyUnicode_AsUTF8(k->filename);
+    k->spec.filename = k->filename_c;
+    return k;
+fail:
+    Py_DECREF(k);
+    return NULL;
+}
+
+GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size, void **state_out)
+{
+    if (code == NULL || Py_TYPE(code) != &GoCoro_CodeType_Impl) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "GoCoro_New: code is not a GoCoroCode from GoCoro_Prepare");
+        return NULL;
+    }
+    size_t n = code->spec.state_size;
+    if (init_size != n && !(init == NULL && init_size == 0)) {
+        PyErr_Format(PyExc_ValueError,
+                     "GoCoro_New: init_size %zu does not match state_size %zu of spec '%s'",
+                     init_size, n, code->spec.name);
+        return NULL;
+    }
+    GoCoroObject *c = PyObject_GC_NewVar(GoCoroObject, &GoCoro_CoroutineType_Impl, (Py_ssize_t)n);
+    if (c == NULL)
+        return NULL;
+    c->code = (GoCoroCode *)Py_NewRef((PyObject *)code);
+    c->await_obj = NULL;
+    c->weakreflist = NULL;
+    c->name = NULL;
+    c->qualname = NULL;
+    c->status = GC_CREATED;
+    c->cleared = 0;
+    c->kind = (uint8_t)code->spec.kind;
+    if (n != 0) {
+        if (init != NULL)
+            memcpy(c->state, init, n);
+        else
+            memset(c->state, 0, n);
+    }
+    if (state_out != NULL)
+        *state_out = c->state;
+    PyObject_GC_Track(c);
+    return (PyObject *)c;
+}
+
+int GoCoro_Check(GoCoroPyObject *obj)
+{
+    return obj != NULL && Py_TYPE(obj) == &GoCoro_CoroutineType_Impl;
+}
+
+void *GoCoro_GetState(GoCoroPyObject *obj)
+{
+    if (!GoCoro_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "GoCoro_GetState: expected a gocoro object, got %.100s",
+                     obj ? Py_TYPE(obj)->tp_name : "NULL");
+        return NULL;
+    }
+    return ((GoCoroObject *)obj)->state;
+}
+
+int GoCoro_Rethrow(GoCoroPyObject *exc)
+{
+    if (exc == NULL || !PyExceptionInstance_Check(exc)) {
+        PyErr_Format(PyExc_TypeError, "GoCoro_Rethrow: expected an exception instance, got %.100s",
+                     exc ? Py_TYPE(exc)->tp_name : "NULL");
+        return GOCORO_ERROR;
+    }
+    gocoro_restore_exc(Py_NewRef(exc));
+    return GOCORO_ERROR;
+}
+
+GoCoroPyObject *GoCoro_CoroutineType(void)
+{
+    if (gocoro_ensure_ready() < 0)
+        return NULL;
+    return (PyObject *)&GoCoro_CoroutineType_Impl;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static int gocoro_ready = 0;
+GoCoroAPI gocoro_api_table;
+
+static int gc_register_abc(const char *abc_name, PyObject *type)
+{
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    if (abc == NULL)
+        return -1;
+    PyObject *res, *cls = PyObject_GetAttrString(abc, abc_name);
+    Py_DECREF(abc);
+    if (cls == NULL)
+        return -1;
+    res = PyObject_CallMethod(cls, "register", "O", type);
+    Py_DECREF(cls);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+int gocoro_ensure_ready(void)
+{
+    if (gocoro_ready)
+        return 0;
+    if (PyType_Ready(&GoCoro_CoroutineType_Impl) < 0 || PyType_Ready(&GoCoro_WrapperType_Impl) < 0 ||
+        PyType_Ready(&GoCoro_CodeType_Impl) < 0)
+        return -1;
+    if (gocoro_panic_create() == NULL)
+        return -1;
+    if (gc_register_abc("Coroutine", (PyObject *)&GoCoro_CoroutineType_Impl) < 0)
+        return -1;
+    gocoro_api_table.coroutine_type = (PyObject *)&GoCoro_CoroutineType_Impl;
+    gocoro_api_table.panic_exception = gocoro_panic_exc;
+    gocoro_ready = 1;
+    return 0;
+}
+
+GoCoroAPI gocoro_api_table = {
+    .abi_version = GOCORO_ABI_VERSION,
+    .struct_size = sizeof(GoCoroAPI),
+    .Prepare = GoCoro_Prepare,
+    .New = GoCoro_New,
+    .GetState = GoCoro_GetState,
+    .RaisePanic = GoCoro_RaisePanic,
+    .Rethrow = GoCoro_Rethrow,
+    .Check = GoCoro_Check,
+    .coroutine_type = NULL, /* filled by gocoro_ensure_ready */
+    .panic_exception = NULL,
+};

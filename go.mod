@@ -1,0 +1,3 @@
+module github.com/gocoro/gocoro
+
+go 1.22

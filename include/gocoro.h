@@ -1,0 +1,197 @@
+/*
+ * gocoro.h — public C API of libgocoro: native CPython awaitables from function pointers.
+ *
+ * Self-contained: compiles as C11 and C++ without Python.h.  Python objects appear as the
+ * opaque `struct _object` (which *is* CPython's PyObject), so Rust/Zig/etc. bind it as an
+ * opaque pointer.  When Python.h is included first, a static inline import helper
+ * (GoCoro_ImportAPI) becomes available as well.
+ *
+ * Two ways to use it from an extension:
+ *   1. Capsule (no link step, numpy-style): `#define GOCORO_USE_CAPSULE` before including this
+ *      header, call GoCoro_ImportAPI() once in your module init; every GoCoro_* call then goes
+ *      through the function table exported by `import gocoro` as the capsule `gocoro._C_API`.
+ *      (The table pointer is `static`: a multi-file extension calls GoCoro_ImportAPI() in each
+ *      translation unit, or keeps the gocoro calls in one file.)
+ *   2. Direct link: link with -lgocoro (the same shared object Python imports as `gocoro`) and
+ *      call GoCoro_* directly.  The library initialises itself on first use.
+ * Either way every extension in an interpreter gets the *same* types and PanicException.
+ *
+ * The step protocol
+ * -----------------
+ * A native awaitable is a spec (callbacks + names) plus `state_size` bytes of inline state,
+ * stored inside the Python object (one allocation).  Each time the driver resumes the object,
+ * the library calls
+ *
+ *     int step(self, state, sent, thrown, &result)
+ *
+ *   self    borrowed: the Python object being stepped (for GoCoro_* helpers).
+ *   state   the inline state (aligned to 16 bytes, zero-filled or copied from `init`).
+ *   sent    borrowed: Py_None on the first step, the value sent by the driver after NEXT, or the
+ *           result of the awaitable after AWAIT.  NULL exactly when `thrown` is non-NULL.
+ *   thrown  borrowed exception *instance* thrown into the object (by throw(), close() ->
+ *           GeneratorExit, task cancellation -> CancelledError, or raised by the awaitable
+ *           given with AWAIT); the error indicator is *not* set.  To let it propagate, return
+ *           GoCoro_Rethrow(thrown); to swallow it, just carry on.
+ *   result  out: a NEW reference, see the return codes.
+ *
+ * Return codes (GOCORO_RETURN/ERROR/NEXT mirror CPython's PySendResult):
+ *   GOCORO_NEXT    *result is yielded to the driver (e.g. an asyncio future, a trio trap, or a
+ *                  generator item); the next step gets what is sent/thrown back.
+ *   GOCORO_AWAIT   *result is an awaitable; the library drives it exactly like `await` (it gets
+ *                  cr_await, send/throw/close are forwarded) and the next step receives its
+ *                  return value as `sent` or its exception as `thrown`.
+ *   GOCORO_RETURN  finished; *result is the return value (StopIteration.value).
+ *   GOCORO_ERROR   finished with the Python exception that is set; *result is ignored.
+ *                  A StopIteration raised here becomes RuntimeError (PEP 479), and the
+ *                  traceback gains a frame naming the spec's name, filename and line.
+ *   GOCORO_ITEM    async generators only: *result is the next item (`yield` in an async def).
+ *
+ * A step must not call back into its own object (that raises "... already executing").
+ * All callbacks run with the GIL held.
+ */
+#ifndef GOCORO_H
+#define GOCORO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bump GOCORO_ABI_VERSION on incompatible changes; tables and specs only ever grow (check
+ * struct_size before touching a newer member). */
+#define GOCORO_ABI_VERSION 1u
+
+/* Step results. */
+#define GOCORO_ERROR  (-1)
+#define GOCORO_RETURN 0
+#define GOCORO_NEXT   1
+#define GOCORO_AWAIT  2
+#define GOCORO_ITEM   3
+
+/* What kind of Python object a spec makes. */
+#define GOCORO_KIND_COROUTINE       0u /* `async def`-like: send/throw/close/__await__ */
+#define GOCORO_KIND_GENERATOR       1u /* generator-like: __next__/send/throw/close (issue 3) */
+#define GOCORO_KIND_ITERATOR        2u /* plain iterator: __next__ only (issue 3) */
+#define GOCORO_KIND_ASYNC_GENERATOR 3u /* async generator: __anext__/asend/athrow/aclose (issue 3) */
+
+struct _object;                       /* CPython's PyObject */
+typedef struct _object GoCoroPyObject; /* never dereferenced by this header */
+
+typedef int (*GoCoroVisitFn)(GoCoroPyObject *obj, void *arg); /* == CPython's visitproc */
+
+typedef int (*GoCoroStepFn)(GoCoroPyObject *self, void *state, GoCoroPyObject *sent,
+                            GoCoroPyObject *thrown, GoCoroPyObject **result);
+/* Visit every Python object the state owns (as tp_traverse); return the first non-zero. */
+typedef int (*GoCoroTraverseFn)(void *state, GoCoroVisitFn visit, void *arg);
+/* Drop the Python references the state owns (must be idempotent: called by tp_clear, when
+ * the object finishes, and before finalize). */
+typedef void (*GoCoroClearFn)(void *state);
+/* Release non-Python resources: called exactly once, right before the memory is freed. */
+typedef void (*GoCoroFinalizeFn)(void *state);
+
+typedef struct GoCoroSpec {
+    uint32_t abi_version;   /* GOCORO_ABI_VERSION */
+    uint32_t struct_size;   /* sizeof(GoCoroSpec) */
+    uint32_t kind;          /* GOCORO_KIND_* */
+    uint32_t flags;         /* reserved, 0 */
+    const char *name;       /* __name__ (UTF-8, required) */
+    const char *qualname;   /* __qualname__ (NULL: same as name) */
+    const char *filename;   /* for tracebacks/cr_code (NULL: "<native>") */
+    int32_t firstlineno;    /* for tracebacks/cr_code */
+    uint32_t reserved0;
+    size_t state_size;      /* bytes of inline state (0 allowed) */
+    GoCoroStepFn step;          /* required */
+    GoCoroTraverseFn traverse;  /* optional */
+    GoCoroClearFn clear;        /* optional */
+    GoCoroFinalizeFn finalize;  /* optional */
+} GoCoroSpec;
+
+/* A validated, prepared spec.  It is a Python object (keep the reference for as long as you
+ * create objects from it, typically forever); every object made from it holds a reference. */
+typedef struct GoCoroCode GoCoroCode;
+
+/* The function table behind the capsule `gocoro._C_API` (same functions as the exports). */
+typedef struct GoCoroAPI {
+    uint32_t abi_version;
+    uint32_t struct_size;
+    GoCoroCode *(*Prepare)(const GoCoroSpec *spec);
+    GoCoroPyObject *(*New)(GoCoroCode *code, const void *init, size_t init_size, void **state_out);
+    void *(*GetState)(GoCoroPyObject *obj);
+    int (*RaisePanic)(const char *msg);
+    int (*Rethrow)(GoCoroPyObject *exc);
+    int (*Check)(GoCoroPyObject *obj);
+    GoCoroPyObject *coroutine_type;   /* borrowed */
+    GoCoroPyObject *panic_exception;  /* borrowed */
+} GoCoroAPI;
+
+#define GOCORO_CAPSULE_NAME "gocoro._C_API"
+
+#if defined(GOCORO_USE_CAPSULE) && !defined(GOCORO_BUILDING_LIBRARY)
+
+static const GoCoroAPI *GoCoro_APIPtr = 0;
+
+#define GoCoro_Prepare(spec)               (GoCoro_APIPtr->Prepare(spec))
+#define GoCoro_New(code, init, size, out)  (GoCoro_APIPtr->New((code), (init), (size), (out)))
+#define GoCoro_GetState(obj)               (GoCoro_APIPtr->GetState(obj))
+#define GoCoro_RaisePanic(msg)             (GoCoro_APIPtr->RaisePanic(msg))
+#define GoCoro_Rethrow(exc)                (GoCoro_APIPtr->Rethrow(exc))
+#define GoCoro_Check(obj)                  (GoCoro_APIPtr->Check(obj))
+#define GoCoro_CoroutineType()             (GoCoro_APIPtr->coroutine_type)
+#define GoCoro_PanicException()            (GoCoro_APIPtr->panic_exception)
+
+#ifdef Py_PYTHON_H
+/* Import `gocoro` and fetch its function table.  0 on success, -1 with an exception set
+ * (ImportError on a missing module or an ABI mismatch). */
+static inline int GoCoro_ImportAPI(void)
+{
+    const GoCoroAPI *api;
+    PyObject *mod = PyImport_ImportModule("gocoro");
+    if (mod == NULL)
+        return -1;
+    Py_DECREF(mod);
+    api = (const GoCoroAPI *)PyCapsule_Import(GOCORO_CAPSULE_NAME, 0);
+    if (api == NULL)
+        return -1;
+    if (api->abi_version != GOCORO_ABI_VERSION || api->struct_size < sizeof(GoCoroAPI)) {
+        PyErr_Format(PyExc_ImportError,
+                     "gocoro ABI mismatch: this extension was built for ABI %u (table %u bytes), "
+                     "the loaded gocoro provides ABI %u (table %u bytes)",
+                     (unsigned)GOCORO_ABI_VERSION, (unsigned)sizeof(GoCoroAPI),
+                     (unsigned)api->abi_version, (unsigned)api->struct_size);
+        return -1;
+    }
+    GoCoro_APIPtr = api;
+    return 0;
+}
+#endif /* Py_PYTHON_H */
+
+#else /* direct linking against libgocoro */
+
+/* Validate and prepare a spec; new reference, or NULL with ValueError/TypeError/RuntimeError
+ * (NULL spec, NULL step, unknown kind, ABI/struct size mismatch, missing name). */
+GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec);
+/* Create an object from a prepared spec.  `init` (may be NULL: zero-filled) must be exactly
+ * `state_size` bytes; `init_size` is checked against it (ValueError).  *state_out (optional)
+ * receives the inline state pointer.  New reference, or NULL with an exception set. */
+GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size, void **state_out);
+/* The inline state of a gocoro object, or NULL with TypeError. */
+void *GoCoro_GetState(GoCoroPyObject *obj);
+/* Set gocoro.PanicException(msg); returns GOCORO_ERROR so a step can `return GoCoro_RaisePanic(..)`. */
+int GoCoro_RaisePanic(const char *msg);
+/* Re-raise an exception instance (e.g. `thrown`) with its traceback; returns GOCORO_ERROR. */
+int GoCoro_Rethrow(GoCoroPyObject *exc);
+/* 1 if obj is an object made by gocoro (any kind), else 0.  Never fails. */
+int GoCoro_Check(GoCoroPyObject *obj);
+/* Borrowed references to the canonical types (initialising the library if needed). */
+GoCoroPyObject *GoCoro_CoroutineType(void);
+GoCoroPyObject *GoCoro_PanicException(void);
+
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GOCORO_H */
