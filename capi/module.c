@@ -59,6 +59,11 @@ PyMODINIT_FUNC PyInit_gocoro(void)
     if (PyModule_AddObjectRef(m, "Coroutine", (PyObject *)&GoCoro_CoroutineType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "CoroutineWrapper", (PyObject *)&GoCoro_WrapperType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "NativeCode", (PyObject *)&GoCoro_CodeType_Impl) < 0 ||
+        PyModule_AddObjectRef(m, "Generator", (PyObject *)&GoCoro_GeneratorType_Impl) < 0 ||
+        PyModule_AddObjectRef(m, "Iterator", (PyObject *)&GoCoro_IteratorType_Impl) < 0 ||
+        PyModule_AddObjectRef(m, "AsyncGenerator", (PyObject *)&GoCoro_AsyncGenType_Impl) < 0 ||
+        PyModule_AddObjectRef(m, "AsyncGeneratorASend", (PyObject *)&GoCoro_AGASendType_Impl) < 0 ||
+        PyModule_AddObjectRef(m, "AsyncGeneratorAThrow", (PyObject *)&GoCoro_AGAThrowType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "PanicException", gocoro_panic_exc) < 0 ||
         PyModule_AddIntConstant(m, "ABI_VERSION", GOCORO_ABI_VERSION) < 0 ||
         PyModule_AddStringConstant(m, "__version__", "0.1.0") < 0)

@@ -212,6 +212,7 @@ static PyObject *gc_awaitable_iter(PyObject *o)
 }
 
 static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult);
+static int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult);
 
 /* Send into the delegated iterator (PyIter_Send, with our own type short-circuited). */
 static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObject **res)
@@ -225,7 +226,7 @@ static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObjec
  * Run step until it yields or finishes.  status must be GC_RUNNING.  `sent`/`thrown` are
  * borrowed.  Sets status to SUSPENDED or CLOSED before returning.
  */
-static PySendResult gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **presult)
+static int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **presult)
 {
     GoCoroStepFn step = c->code->spec.step;
     PyObject *own_sent = NULL, *own_thrown = NULL;
@@ -242,6 +243,19 @@ static PySendResult gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, Py
             c->status = GC_SUSPENDED;
             *presult = res;
             return PYGEN_NEXT;
+        case GOCORO_ITEM:
+            if (c->kind != GOCORO_KIND_ASYNC_GENERATOR) {
+                Py_XDECREF(res);
+                PyErr_Format(PyExc_SystemError,
+                             "gocoro: step of '%s' returned GOCORO_ITEM, which only async generators may",
+                             c->code->spec.name);
+                goto error;
+            }
+            if (res == NULL)
+                goto no_result;
+            c->status = GC_SUSPENDED;
+            *presult = res;
+            return GC_ITEM;
         case GOCORO_RETURN:
             c->status = GC_CLOSED;
             gc_release(c);
@@ -291,7 +305,8 @@ static PySendResult gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, Py
         }
     no_result:
         PyErr_Format(PyExc_SystemError, "gocoro: step of '%s' returned %s without a result",
-                     c->code->spec.name, r == GOCORO_NEXT ? "GOCORO_NEXT" : "GOCORO_AWAIT");
+                     c->code->spec.name,
+                     r == GOCORO_NEXT ? "GOCORO_NEXT" : r == GOCORO_ITEM ? "GOCORO_ITEM" : "GOCORO_AWAIT");
         goto error;
     }
 error:
@@ -303,11 +318,10 @@ error:
 }
 
 /* Resume after the delegated iterator finished (sr RETURN/ERROR, val owned for RETURN). */
-static PySendResult gc_resume_after_delegate(GoCoroObject *c, PySendResult sr, PyObject *val,
-                                             PyObject **presult)
+static int gc_resume_after_delegate(GoCoroObject *c, int sr, PyObject *val, PyObject **presult)
 {
     Py_CLEAR(c->await_obj);
-    PySendResult out;
+    int out;
     if (sr == PYGEN_RETURN) {
         out = gc_run(c, val, NULL, presult);
         Py_DECREF(val);
@@ -341,10 +355,14 @@ static int gc_check_resumable(GoCoroObject *c, PyObject *arg, int closing)
     }
 }
 
-static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+/* Resume with `arg` (send).  Returns PYGEN_* or GC_ITEM (async generators only). */
+static int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult)
 {
-    GoCoroObject *c = (GoCoroObject *)self;
     if (c->status != GC_SUSPENDED) {
+        if (c->status == GC_CLOSED && c->kind != GOCORO_KIND_COROUTINE) {
+            *presult = Py_NewRef(Py_None); /* an exhausted generator just stops again */
+            return PYGEN_RETURN;
+        }
         if (gc_check_resumable(c, arg, 0) < 0) {
             *presult = NULL;
             return PYGEN_ERROR;
@@ -362,6 +380,11 @@ static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult
         return gc_resume_after_delegate(c, sr, val, presult);
     }
     return gc_run(c, arg, NULL, presult);
+}
+
+static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+{
+    return (PySendResult)gc_send_impl((GoCoroObject *)self, arg, presult);
 }
 
 /* send(value): the PyIter_Send result converted to the iterator protocol. */
@@ -403,8 +426,7 @@ static int gc_close_iter(PyObject *it)
  * Throw the exception instance `exc` (borrowed) into the object.  close_on_genexit: a
  * GeneratorExit closes the delegated iterator instead of being thrown into it (as CPython).
  */
-static PySendResult gc_throw_exc(GoCoroObject *c, PyObject *exc, int close_on_genexit,
-                                 PyObject **presult)
+static int gc_throw_exc(GoCoroObject *c, PyObject *exc, int close_on_genexit, PyObject **presult)
 {
     *presult = NULL;
     if (c->status == GC_RUNNING) {
@@ -436,7 +458,7 @@ static PySendResult gc_throw_exc(GoCoroObject *c, PyObject *exc, int close_on_ge
             if (err < 0) {
                 PyObject *e2 = gocoro_fetch_exc();
                 c->status = GC_RUNNING;
-                PySendResult out = gc_run(c, NULL, e2, presult);
+                int out = gc_run(c, NULL, e2, presult);
                 Py_DECREF(e2);
                 return out;
             }
@@ -446,7 +468,7 @@ static PySendResult gc_throw_exc(GoCoroObject *c, PyObject *exc, int close_on_ge
         Py_INCREF(yf);
         c->status = GC_RUNNING;
         if (Py_TYPE(yf) == &GoCoro_CoroutineType_Impl) {
-            PySendResult sr = gc_throw_exc((GoCoroObject *)yf, exc, close_on_genexit, &ret);
+            int sr = gc_throw_exc((GoCoroObject *)yf, exc, close_on_genexit, &ret);
             if (sr == PYGEN_RETURN) {
                 Py_DECREF(yf);
                 return gc_resume_after_delegate(c, PYGEN_RETURN, ret, presult);
@@ -459,7 +481,7 @@ static PySendResult gc_throw_exc(GoCoroObject *c, PyObject *exc, int close_on_ge
                 Py_DECREF(yf);
                 PyObject *e2 = gocoro_fetch_exc();
                 Py_CLEAR(c->await_obj);
-                PySendResult out = gc_run(c, NULL, e2, presult);
+                int out = gc_run(c, NULL, e2, presult);
                 Py_DECREF(e2);
                 return out;
             }
@@ -559,7 +581,7 @@ static PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize
     if (exc == NULL)
         return NULL;
     PyObject *res = NULL;
-    PySendResult sr = gc_throw_exc((GoCoroObject *)self, exc, 1, &res);
+    int sr = gc_throw_exc((GoCoroObject *)self, exc, 1, &res);
     Py_DECREF(exc);
     if (sr == PYGEN_NEXT)
         return res;
@@ -594,9 +616,9 @@ static PyObject *gc_close_method(PyObject *self, PyObject *unused)
         return NULL;
     PyObject *res = NULL;
     c->status = GC_RUNNING;
-    PySendResult sr = gc_run(c, NULL, exc, &res);
+    int sr = gc_run(c, NULL, exc, &res);
     Py_DECREF(exc);
-    if (sr == PYGEN_NEXT) {
+    if (sr == PYGEN_NEXT || sr == GC_ITEM) {
         Py_DECREF(res);
         PyErr_Format(PyExc_RuntimeError, "%s ignored GeneratorExit", gc_kind_word(c));
         return NULL;
@@ -625,7 +647,14 @@ static void gc_finalize(PyObject *self)
     if (c->status == GC_CLOSED || c->status == GC_RUNNING)
         return;
     PyObject *saved = gocoro_fetch_exc();
-    if (c->status == GC_CREATED) {
+    if (c->kind == GOCORO_KIND_ASYNC_GENERATOR && c->ag_finalizer != NULL && !c->ag_closed) {
+        /* sys.set_asyncgen_hooks(finalizer=...): e.g. asyncio schedules aclose() on its loop */
+        PyObject *res = PyObject_CallOneArg(c->ag_finalizer, self);
+        if (res == NULL)
+            PyErr_WriteUnraisable(self);
+        else
+            Py_DECREF(res);
+    } else if (c->status == GC_CREATED) {
         if (c->kind == GOCORO_KIND_COROUTINE) {
             if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited",
                                  gc_qualname(c)) < 0)
@@ -649,6 +678,7 @@ static int gc_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(c->await_obj);
     Py_VISIT(c->name);
     Py_VISIT(c->qualname);
+    Py_VISIT(c->ag_finalizer);
     if (!c->cleared && c->code->spec.traverse != NULL)
         return c->code->spec.traverse(c->state, (GoCoroVisitFn)visit, arg);
     return 0;
@@ -663,6 +693,7 @@ static int gc_clear(PyObject *self)
     gc_release(c);
     Py_CLEAR(c->name);
     Py_CLEAR(c->qualname);
+    Py_CLEAR(c->ag_finalizer);
     return 0;
 }
 
@@ -672,7 +703,7 @@ static void gc_dealloc(PyObject *self)
     PyObject_GC_UnTrack(self);
     if (c->weakreflist != NULL)
         PyObject_ClearWeakRefs(self);
-    if (c->status != GC_CLOSED) {
+    if (c->status != GC_CLOSED && Py_TYPE(self)->tp_finalize != NULL) {
         PyObject_GC_Track(self);
         if (PyObject_CallFinalizerFromDealloc(self) < 0)
             return; /* resurrected */
@@ -683,6 +714,7 @@ static void gc_dealloc(PyObject *self)
         c->code->spec.finalize(c->state);
     Py_CLEAR(c->name);
     Py_CLEAR(c->qualname);
+    Py_CLEAR(c->ag_finalizer);
     Py_DECREF(c->code);
     PyObject_GC_Del(self);
 }
@@ -690,7 +722,8 @@ static void gc_dealloc(PyObject *self)
 static PyObject *gc_repr(PyObject *self)
 {
     GoCoroObject *c = (GoCoroObject *)self;
-    return PyUnicode_FromFormat("<%s object %U at %p>", gc_kind_word(c), gc_qualname(c), self);
+    const char *word = c->kind == GOCORO_KIND_ASYNC_GENERATOR ? "async_generator" : gc_kind_word(c);
+    return PyUnicode_FromFormat("<%s object %U at %p>", word, gc_qualname(c), self);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -888,6 +921,571 @@ PyTypeObject GoCoro_WrapperType_Impl = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* generators (GOCORO_KIND_GENERATOR): GOCORO_AWAIT works like `yield from`                    */
+
+static PyObject *gen_iternext(PyObject *self)
+{
+    PyObject *res = NULL;
+    int sr = gc_send_impl((GoCoroObject *)self, Py_None, &res);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        if (res != Py_None)
+            gc_set_stop_iteration(res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+static PyMethodDef gen_methods[] = {
+    {"send", (PyCFunction)gc_send_method, METH_O,
+     "send(arg) -> send 'arg' into generator,\nreturn next yielded value or raise StopIteration."},
+    {"throw", (PyCFunction)(void (*)(void))gc_throw_method, METH_FASTCALL,
+     "throw(value)\nthrow(type[,value[,tb]])\n\nRaise exception in generator, return next yielded "
+     "value or raise StopIteration."},
+    {"close", gc_close_method, METH_NOARGS, "close() -> raise GeneratorExit inside generator."},
+    {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef gen_getset[] = {
+    {"__name__", gc_get_name, gc_set_name, "name of the generator", NULL},
+    {"__qualname__", gc_get_qualname, gc_set_qualname, "qualified name of the generator", NULL},
+    {"gi_running", gc_get_running, NULL, NULL, NULL},
+    {"gi_suspended", gc_get_suspended, NULL, NULL, NULL},
+    {"gi_yieldfrom", gc_get_await, NULL, "object being iterated by yield from, or None", NULL},
+    {"gi_frame", gc_get_none, NULL, "always None: the body is native code", NULL},
+    {"gi_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyAsyncMethods gen_as_async = {.am_send = gc_am_send};
+
+PyTypeObject GoCoro_GeneratorType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.Generator",
+    .tp_basicsize = offsetof(GoCoroObject, state),
+    .tp_itemsize = 1,
+    .tp_dealloc = gc_dealloc,
+    .tp_as_async = &gen_as_async,
+    .tp_repr = gc_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A native generator implemented by a C step function (gocoro).",
+    .tp_traverse = gc_traverse,
+    .tp_clear = gc_clear,
+    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = gen_iternext,
+    .tp_methods = gen_methods,
+    .tp_getset = gen_getset,
+    .tp_finalize = gc_finalize,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* plain iterators (GOCORO_KIND_ITERATOR): __next__ calls step directly                        */
+
+static PyObject *it_iternext(PyObject *self)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    if (c->status >= GC_RUNNING) {
+        if (c->status == GC_RUNNING)
+            PyErr_SetString(PyExc_ValueError, "generator already executing");
+        return NULL; /* exhausted */
+    }
+    c->status = GC_RUNNING;
+    PyObject *res = NULL;
+    int r = c->code->spec.step(self, c->state, Py_None, NULL, &res);
+    if (r == GOCORO_NEXT && res != NULL) {
+        c->status = GC_SUSPENDED;
+        return res;
+    }
+    c->status = GC_CLOSED;
+    if (r == GOCORO_RETURN) {
+        Py_XDECREF(res);
+        gc_release(c);
+        return NULL;
+    }
+    Py_XDECREF(res);
+    if (r == GOCORO_ERROR) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_SystemError,
+                         "gocoro: step of '%s' returned GOCORO_ERROR without setting an exception",
+                         c->code->spec.name);
+    } else {
+        PyErr_Format(PyExc_SystemError,
+                     "gocoro: step of iterator '%s' returned %d; iterators may only return "
+                     "GOCORO_NEXT (with an item), GOCORO_RETURN or GOCORO_ERROR",
+                     c->code->spec.name, r);
+    }
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) /* a StopIteration just ends iteration */
+        _PyTraceback_Add(c->code->spec.name, c->code->filename_c, (int)c->code->spec.firstlineno);
+    gc_release(c);
+    return NULL;
+}
+
+static PyObject *it_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<iterator object %U at %p>", gc_qualname((GoCoroObject *)self), self);
+}
+
+static PyMethodDef it_methods[] = {{"__sizeof__", gc_sizeof, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef it_getset[] = {
+    {"__name__", gc_get_name, gc_set_name, NULL, NULL},
+    {"__qualname__", gc_get_qualname, gc_set_qualname, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+PyTypeObject GoCoro_IteratorType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.Iterator",
+    .tp_basicsize = offsetof(GoCoroObject, state),
+    .tp_itemsize = 1,
+    .tp_dealloc = gc_dealloc,
+    .tp_repr = it_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A native iterator whose __next__ is a C step function (gocoro).",
+    .tp_traverse = gc_traverse,
+    .tp_clear = gc_clear,
+    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = it_iternext,
+    .tp_methods = it_methods,
+    .tp_getset = it_getset,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* async generators (GOCORO_KIND_ASYNC_GENERATOR)                                              */
+
+enum { AW_INIT = 0, AW_ITER = 1, AW_CLOSED = 2 };
+
+typedef struct {
+    PyObject_HEAD
+    GoCoroObject *gen;
+    PyObject *sendval; /* asend: value for the first send; NULL for __anext__ */
+    PyObject *args;    /* athrow: the throw() arguments tuple; NULL for aclose() */
+    int state;
+    int is_athrow;
+} AGAwaitable;
+
+static PyObject *get_asyncgen_hooks_fn = NULL;
+
+/* First iteration of an async generator: record the finalizer hook, call firstiter. */
+static int ag_init_hooks(GoCoroObject *g)
+{
+    if (g->ag_hooks_inited)
+        return 0;
+    g->ag_hooks_inited = 1;
+    PyObject *hooks = PyObject_CallNoArgs(get_asyncgen_hooks_fn);
+    if (hooks == NULL)
+        return -1;
+    PyObject *firstiter = PySequence_GetItem(hooks, 0);
+    PyObject *finalizer = firstiter ? PySequence_GetItem(hooks, 1) : NULL;
+    Py_DECREF(hooks);
+    if (finalizer == NULL) {
+        Py_XDECREF(firstiter);
+        return -1;
+    }
+    if (finalizer != Py_None)
+        Py_XSETREF(g->ag_finalizer, finalizer);
+    else
+        Py_DECREF(finalizer);
+    int rc = 0;
+    if (firstiter != Py_None) {
+        PyObject *res = PyObject_CallOneArg(firstiter, (PyObject *)g);
+        if (res == NULL)
+            rc = -1;
+        Py_XDECREF(res);
+    }
+    Py_DECREF(firstiter);
+    return rc;
+}
+
+/* Turn a generator-level result into the awaitable-level one (CPython's unwrap rules). */
+static PyObject *ag_unwrap(GoCoroObject *g, int sr, PyObject *res)
+{
+    switch (sr) {
+    case PYGEN_NEXT: /* passed through to the event loop */
+        return res;
+    case GC_ITEM:
+        g->ag_running_async = 0;
+        gc_set_stop_iteration(res);
+        Py_DECREF(res);
+        return NULL;
+    case PYGEN_RETURN:
+        Py_DECREF(res);
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+        g->ag_closed = 1;
+        g->ag_running_async = 0;
+        return NULL;
+    default:
+        if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration) ||
+            PyErr_ExceptionMatches(PyExc_GeneratorExit))
+            g->ag_closed = 1;
+        g->ag_running_async = 0;
+        return NULL;
+    }
+}
+
+static PyObject *ag_new_awaitable(GoCoroObject *g, PyObject *sendval, PyObject *args, int is_athrow)
+{
+    if (ag_init_hooks(g) < 0)
+        return NULL;
+    AGAwaitable *a = PyObject_GC_New(AGAwaitable, is_athrow ? &GoCoro_AGAThrowType_Impl
+                                                            : &GoCoro_AGASendType_Impl);
+    if (a == NULL)
+        return NULL;
+    a->gen = (GoCoroObject *)Py_NewRef((PyObject *)g);
+    a->sendval = sendval ? Py_NewRef(sendval) : NULL;
+    a->args = args ? Py_NewRef(args) : NULL;
+    a->state = AW_INIT;
+    a->is_athrow = is_athrow;
+    PyObject_GC_Track(a);
+    return (PyObject *)a;
+}
+
+static PyObject *ag_anext(PyObject *self) { return ag_new_awaitable((GoCoroObject *)self, NULL, NULL, 0); }
+
+static PyObject *ag_asend(PyObject *self, PyObject *arg)
+{
+    return ag_new_awaitable((GoCoroObject *)self, arg, NULL, 0);
+}
+
+static PyObject *ag_athrow(PyObject *self, PyObject *args)
+{
+    PyObject *a0, *a1 = NULL, *a2 = NULL;
+    if (!PyArg_UnpackTuple(args, "athrow", 1, 3, &a0, &a1, &a2))
+        return NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyTuple_GET_SIZE(args) > 1) {
+        if (PyErr_WarnEx(PyExc_DeprecationWarning,
+                         "the (type, exc, tb) signature of athrow() is deprecated, "
+                         "use the single-arg signature instead.",
+                         1) < 0)
+            return NULL;
+    }
+#endif
+    return ag_new_awaitable((GoCoroObject *)self, NULL, args, 1);
+}
+
+static PyObject *ag_aclose(PyObject *self, PyObject *unused)
+{
+    return ag_new_awaitable((GoCoroObject *)self, NULL, NULL, 1);
+}
+
+static void aw_dealloc(PyObject *self)
+{
+    AGAwaitable *a = (AGAwaitable *)self;
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(a->gen);
+    Py_CLEAR(a->sendval);
+    Py_CLEAR(a->args);
+    PyObject_GC_Del(self);
+}
+
+static int aw_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    AGAwaitable *a = (AGAwaitable *)self;
+    Py_VISIT(a->gen);
+    Py_VISIT(a->sendval);
+    Py_VISIT(a->args);
+    return 0;
+}
+
+static PyObject *asend_send(PyObject *self, PyObject *arg)
+{
+    AGAwaitable *a = (AGAwaitable *)self;
+    GoCoroObject *g = a->gen;
+    if (a->state == AW_CLOSED) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited __anext__()/asend()");
+        return NULL;
+    }
+    if (a->state == AW_INIT) {
+        if (g->ag_running_async) {
+            a->state = AW_CLOSED;
+            PyErr_SetString(PyExc_RuntimeError, "anext(): asynchronous generator is already running");
+            return NULL;
+        }
+        if (arg == NULL || arg == Py_None)
+            arg = a->sendval ? a->sendval : Py_None;
+        a->state = AW_ITER;
+    }
+    if (arg == NULL)
+        arg = Py_None;
+    g->ag_running_async = 1;
+    PyObject *res = NULL;
+    int sr = gc_send_impl(g, arg, &res);
+    res = ag_unwrap(g, sr, res);
+    if (res == NULL) {
+        g->ag_running_async = 0;
+        a->state = AW_CLOSED;
+    }
+    return res;
+}
+
+static PyObject *asend_iternext(PyObject *self) { return asend_send(self, NULL); }
+
+static PyObject *ag_throw_into(GoCoroObject *g, PyObject *const *args, Py_ssize_t nargs, int close_on_genexit,
+                               int *sr_out, PyObject **res)
+{
+    PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
+    if (exc == NULL) {
+        *sr_out = PYGEN_ERROR;
+        return NULL;
+    }
+    *sr_out = gc_throw_exc(g, exc, close_on_genexit, res);
+    Py_DECREF(exc);
+    return *res;
+}
+
+static PyObject *asend_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    AGAwaitable *a = (AGAwaitable *)self;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "throw expected 1 to 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (a->state == AW_CLOSED) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited __anext__()/asend()");
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (nargs > 1 && PyErr_WarnEx(PyExc_DeprecationWarning,
+                                  "the (type, exc, tb) signature of throw() is deprecated, "
+                                  "use the single-arg signature instead.", 1) < 0)
+        return NULL;
+#endif
+    int sr;
+    PyObject *res = NULL;
+    ag_throw_into(a->gen, args, nargs, 1, &sr, &res);
+    res = ag_unwrap(a->gen, sr, res);
+    if (res == NULL)
+        a->state = AW_CLOSED;
+    return res;
+}
+
+static PyObject *aw_close(PyObject *self, PyObject *unused)
+{
+    ((AGAwaitable *)self)->state = AW_CLOSED;
+    Py_RETURN_NONE;
+}
+
+/* athrow()/aclose() awaitable: send */
+static PyObject *athrow_send(PyObject *self, PyObject *arg)
+{
+    AGAwaitable *a = (AGAwaitable *)self;
+    GoCoroObject *g = a->gen;
+    PyObject *res = NULL;
+    int sr;
+    if (a->state == AW_CLOSED) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited aclose()/athrow()");
+        return NULL;
+    }
+    if (g->status == GC_CLOSED) {
+        a->state = AW_CLOSED;
+        PyErr_SetNone(PyExc_StopIteration);
+        return NULL;
+    }
+    if (a->state == AW_INIT) {
+        if (g->ag_running_async) {
+            a->state = AW_CLOSED;
+            PyErr_SetString(PyExc_RuntimeError, a->args == NULL
+                                                    ? "aclose(): asynchronous generator is already running"
+                                                    : "athrow(): asynchronous generator is already running");
+            return NULL;
+        }
+        if (g->ag_closed) {
+            a->state = AW_CLOSED;
+            PyErr_SetNone(PyExc_StopAsyncIteration);
+            return NULL;
+        }
+        if (arg != NULL && arg != Py_None) {
+            PyErr_SetString(PyExc_RuntimeError, "can't send non-None value to a just-started coroutine");
+            return NULL;
+        }
+        a->state = AW_ITER;
+        g->ag_running_async = 1;
+        if (a->args == NULL) { /* aclose() */
+            g->ag_closed = 1;
+            PyObject *exc = PyObject_CallNoArgs(PyExc_GeneratorExit);
+            if (exc == NULL)
+                goto check_error;
+            sr = gc_throw_exc(g, exc, 0, &res);
+            Py_DECREF(exc);
+            goto aclose_result;
+        }
+        ag_throw_into(g, &PyTuple_GET_ITEM(a->args, 0), PyTuple_GET_SIZE(a->args), 0, &sr, &res);
+        res = ag_unwrap(g, sr, res);
+        if (res == NULL)
+            goto check_error;
+        return res;
+    }
+    /* AW_ITER */
+    sr = gc_send_impl(g, arg ? arg : Py_None, &res);
+    if (a->args != NULL) {
+        res = ag_unwrap(g, sr, res);
+        if (res == NULL)
+            goto check_error;
+        return res;
+    }
+aclose_result:
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == GC_ITEM) {
+        Py_DECREF(res);
+        g->ag_running_async = 0;
+        a->state = AW_CLOSED;
+        PyErr_SetString(PyExc_RuntimeError, "async generator ignored GeneratorExit");
+        return NULL;
+    }
+    if (sr == PYGEN_RETURN) {
+        Py_DECREF(res);
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+check_error:
+    g->ag_running_async = 0;
+    a->state = AW_CLOSED;
+    if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration) || PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        if (a->args == NULL) { /* aclose() completed */
+            PyErr_Clear();
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+    }
+    return NULL;
+}
+
+static PyObject *athrow_iternext(PyObject *self) { return athrow_send(self, Py_None); }
+
+static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    AGAwaitable *a = (AGAwaitable *)self;
+    GoCoroObject *g = a->gen;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "throw expected 1 to 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (a->state == AW_CLOSED) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited aclose()/athrow()");
+        return NULL;
+    }
+    int sr;
+    PyObject *res = NULL;
+    ag_throw_into(g, args, nargs, 1, &sr, &res);
+    if (a->args != NULL) {
+        res = ag_unwrap(g, sr, res);
+        if (res == NULL) {
+            g->ag_running_async = 0;
+            a->state = AW_CLOSED;
+        }
+        return res;
+    }
+    /* aclose() */
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == GC_ITEM) {
+        Py_DECREF(res);
+        g->ag_running_async = 0;
+        a->state = AW_CLOSED;
+        PyErr_SetString(PyExc_RuntimeError, "async generator ignored GeneratorExit");
+        return NULL;
+    }
+    if (sr == PYGEN_RETURN) {
+        Py_DECREF(res);
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    g->ag_running_async = 0;
+    a->state = AW_CLOSED;
+    if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration) || PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        PyErr_Clear();
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+    return NULL;
+}
+
+static PyMethodDef asend_methods[] = {
+    {"send", asend_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))asend_throw, METH_FASTCALL, NULL},
+    {"close", aw_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyMethodDef athrow_methods[] = {
+    {"send", athrow_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))athrow_throw, METH_FASTCALL, NULL},
+    {"close", aw_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyObject *aw_await(PyObject *self) { return Py_NewRef(self); }
+
+static PyAsyncMethods aw_as_async = {.am_await = aw_await};
+
+PyTypeObject GoCoro_AGASendType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.AsyncGeneratorASend",
+    .tp_basicsize = sizeof(AGAwaitable),
+    .tp_dealloc = aw_dealloc,
+    .tp_as_async = &aw_as_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = aw_traverse,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = asend_iternext,
+    .tp_methods = asend_methods,
+};
+
+PyTypeObject GoCoro_AGAThrowType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.AsyncGeneratorAThrow",
+    .tp_basicsize = sizeof(AGAwaitable),
+    .tp_dealloc = aw_dealloc,
+    .tp_as_async = &aw_as_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = aw_traverse,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = athrow_iternext,
+    .tp_methods = athrow_methods,
+};
+
+static PyObject *ag_self(PyObject *self) { return Py_NewRef(self); }
+
+static PyObject *ag_get_running(PyObject *self, void *closure)
+{
+    return PyBool_FromLong(((GoCoroObject *)self)->ag_running_async);
+}
+
+static PyMethodDef ag_methods[] = {
+    {"asend", ag_asend, METH_O, "asend(v) -> send 'v' in generator."},
+    {"athrow", ag_athrow, METH_VARARGS, "athrow(value)\nathrow(type[,value[,tb]])\n\nraise exception in generator."},
+    {"aclose", ag_aclose, METH_NOARGS, "aclose() -> raise GeneratorExit inside generator."},
+    {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef ag_getset[] = {
+    {"__name__", gc_get_name, gc_set_name, "name of the async generator", NULL},
+    {"__qualname__", gc_get_qualname, gc_set_qualname, "qualified name of the async generator", NULL},
+    {"ag_running", ag_get_running, NULL, NULL, NULL},
+    {"ag_suspended", gc_get_suspended, NULL, NULL, NULL},
+    {"ag_await", gc_get_await, NULL, "object being awaited on, or None", NULL},
+    {"ag_frame", gc_get_none, NULL, "always None: the body is native code", NULL},
+    {"ag_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyAsyncMethods ag_as_async = {.am_aiter = ag_self, .am_anext = ag_anext};
+
+PyTypeObject GoCoro_AsyncGenType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.AsyncGenerator",
+    .tp_basicsize = offsetof(GoCoroObject, state),
+    .tp_itemsize = 1,
+    .tp_dealloc = gc_dealloc,
+    .tp_as_async = &ag_as_async,
+    .tp_repr = gc_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A native async generator implemented by a C step function (gocoro).",
+    .tp_traverse = gc_traverse,
+    .tp_clear = gc_clear,
+    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
+    .tp_methods = ag_methods,
+    .tp_getset = ag_getset,
+    .tp_finalize = gc_finalize,
+};
+
+/* ------------------------------------------------------------------------------------------ */
 /* prepared specs                                                                              */
 
 static void code_dealloc(PyObject *self)
@@ -964,10 +1562,10 @@ GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec)
         PyErr_Format(PyExc_ValueError, "GoCoro_Prepare: GoCoroSpec.step is NULL (spec '%s')", spec->name);
         return NULL;
     }
-    if (spec->kind != GOCORO_KIND_COROUTINE) {
+    if (spec->kind > GOCORO_KIND_ASYNC_GENERATOR) {
         PyErr_Format(PyExc_ValueError,
-                     "GoCoro_Prepare: unsupported GoCoroSpec.kind %u (spec '%s'); this libgocoro "
-                     "supports GOCORO_KIND_COROUTINE (0)",
+                     "GoCoro_Prepare: unknown GoCoroSpec.kind %u (spec '%s'); expected one of "
+                     "GOCORO_KIND_COROUTINE (0), _GENERATOR (1), _ITERATOR (2), _ASYNC_GENERATOR (3)",
                      (unsigned)spec->kind, spec->name);
         return NULL;
     }
@@ -1014,6 +1612,9 @@ fail:
     return NULL;
 }
 
+static PyTypeObject *const gc_types[] = {&GoCoro_CoroutineType_Impl, &GoCoro_GeneratorType_Impl,
+                                         &GoCoro_IteratorType_Impl, &GoCoro_AsyncGenType_Impl};
+
 GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size, void **state_out)
 {
     if (code == NULL || Py_TYPE(code) != &GoCoro_CodeType_Impl) {
@@ -1028,7 +1629,7 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
                      init_size, n, code->spec.name);
         return NULL;
     }
-    GoCoroObject *c = PyObject_GC_NewVar(GoCoroObject, &GoCoro_CoroutineType_Impl, (Py_ssize_t)n);
+    GoCoroObject *c = PyObject_GC_NewVar(GoCoroObject, gc_types[code->spec.kind], (Py_ssize_t)n);
     if (c == NULL)
         return NULL;
     c->code = (GoCoroCode *)Py_NewRef((PyObject *)code);
@@ -1039,6 +1640,8 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
     c->status = GC_CREATED;
     c->cleared = 0;
     c->kind = (uint8_t)code->spec.kind;
+    c->ag_hooks_inited = c->ag_running_async = c->ag_closed = 0;
+    c->ag_finalizer = NULL;
     if (n != 0) {
         if (init != NULL)
             memcpy(c->state, init, n);
@@ -1053,7 +1656,8 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
 
 int GoCoro_Check(GoCoroPyObject *obj)
 {
-    return obj != NULL && Py_TYPE(obj) == &GoCoro_CoroutineType_Impl;
+    /* every gocoro object type shares the deallocator */
+    return obj != NULL && Py_TYPE(obj)->tp_dealloc == gc_dealloc;
 }
 
 void *GoCoro_GetState(GoCoroPyObject *obj)
@@ -1087,6 +1691,7 @@ GoCoroPyObject *GoCoro_CoroutineType(void)
 /* ------------------------------------------------------------------------------------------ */
 
 static int gocoro_ready = 0;
+
 GoCoroAPI gocoro_api_table;
 
 static int gc_register_abc(const char *abc_name, PyObject *type)
@@ -1110,12 +1715,27 @@ int gocoro_ensure_ready(void)
 {
     if (gocoro_ready)
         return 0;
-    if (PyType_Ready(&GoCoro_CoroutineType_Impl) < 0 || PyType_Ready(&GoCoro_WrapperType_Impl) < 0 ||
-        PyType_Ready(&GoCoro_CodeType_Impl) < 0)
-        return -1;
+    PyTypeObject *all[] = {&GoCoro_CoroutineType_Impl, &GoCoro_WrapperType_Impl, &GoCoro_CodeType_Impl,
+                           &GoCoro_GeneratorType_Impl, &GoCoro_IteratorType_Impl,
+                           &GoCoro_AsyncGenType_Impl, &GoCoro_AGASendType_Impl,
+                           &GoCoro_AGAThrowType_Impl};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (PyType_Ready(all[i]) < 0)
+            return -1;
     if (gocoro_panic_create() == NULL)
         return -1;
-    if (gc_register_abc("Coroutine", (PyObject *)&GoCoro_CoroutineType_Impl) < 0)
+    if (get_asyncgen_hooks_fn == NULL) {
+        get_asyncgen_hooks_fn = PySys_GetObject("get_asyncgen_hooks"); /* borrowed */
+        if (get_asyncgen_hooks_fn == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "gocoro: sys.get_asyncgen_hooks is missing");
+            return -1;
+        }
+        Py_INCREF(get_asyncgen_hooks_fn);
+    }
+    if (gc_register_abc("Coroutine", (PyObject *)&GoCoro_CoroutineType_Impl) < 0 ||
+        gc_register_abc("Generator", (PyObject *)&GoCoro_GeneratorType_Impl) < 0 ||
+        gc_register_abc("Iterator", (PyObject *)&GoCoro_IteratorType_Impl) < 0 ||
+        gc_register_abc("AsyncGenerator", (PyObject *)&GoCoro_AsyncGenType_Impl) < 0)
         return -1;
     gocoro_api_table.coroutine_type = (PyObject *)&GoCoro_CoroutineType_Impl;
     gocoro_api_table.panic_exception = gocoro_panic_exc;

@@ -17,6 +17,10 @@ enum {
     GC_CLOSED = 3     /* returned, raised or closed: never stepped again */
 };
 
+/* Internal send result beside PySendResult's RETURN(0)/ERROR(-1)/NEXT(1): an async
+ * generator produced an item (GOCORO_ITEM). */
+#define GC_ITEM 2
+
 struct GoCoroCode {
     PyObject_HEAD
     GoCoroSpec spec;    /* a copy, normalised to this library's struct size */
@@ -37,13 +41,22 @@ typedef struct {
     uint8_t status;
     uint8_t cleared;           /* spec->clear already ran for the finished object */
     uint8_t kind;
-    uint8_t pad[5];
+    uint8_t ag_hooks_inited;   /* async generators: firstiter/finalizer looked up */
+    uint8_t ag_running_async;  /* async generators: an asend/athrow awaitable is running */
+    uint8_t ag_closed;         /* async generators: aclose() started or exhausted */
+    uint8_t pad[2];
+    PyObject *ag_finalizer;    /* async generators: sys.get_asyncgen_hooks().finalizer */
     _Alignas(16) unsigned char state[];
 } GoCoroObject;
 
 extern PyTypeObject GoCoro_CoroutineType_Impl;
 extern PyTypeObject GoCoro_WrapperType_Impl;
 extern PyTypeObject GoCoro_CodeType_Impl;
+extern PyTypeObject GoCoro_GeneratorType_Impl;
+extern PyTypeObject GoCoro_IteratorType_Impl;
+extern PyTypeObject GoCoro_AsyncGenType_Impl;
+extern PyTypeObject GoCoro_AGASendType_Impl;
+extern PyTypeObject GoCoro_AGAThrowType_Impl;
 extern PyObject *gocoro_panic_exc;      /* gocoro.PanicException */
 extern volatile int gocoro_forked_child; /* set by the pthread_atfork child handler */
 extern GoCoroAPI gocoro_api_table;

@@ -71,10 +71,15 @@ extern "C" {
 #define GOCORO_ITEM   3
 
 /* What kind of Python object a spec makes. */
-#define GOCORO_KIND_COROUTINE       0u /* `async def`-like: send/throw/close/__await__ */
-#define GOCORO_KIND_GENERATOR       1u /* generator-like: __next__/send/throw/close (issue 3) */
-#define GOCORO_KIND_ITERATOR        2u /* plain iterator: __next__ only (issue 3) */
-#define GOCORO_KIND_ASYNC_GENERATOR 3u /* async generator: __anext__/asend/athrow/aclose (issue 3) */
+#define GOCORO_KIND_COROUTINE       0u /* gocoro.Coroutine: send/throw/close/__await__, am_send */
+#define GOCORO_KIND_GENERATOR       1u /* gocoro.Generator: __next__/send/throw/close; NEXT is
+                                          `yield`, AWAIT is `yield from` an iterable */
+#define GOCORO_KIND_ITERATOR        2u /* gocoro.Iterator: __next__ only, step called directly
+                                          with sent=None; NEXT = item, RETURN = end */
+#define GOCORO_KIND_ASYNC_GENERATOR 3u /* gocoro.AsyncGenerator: __anext__/asend/athrow/aclose;
+                                          ITEM is `yield`, NEXT yields to the event loop,
+                                          AWAIT is `await`, RETURN ends (value ignored);
+                                          sys.set_asyncgen_hooks is honoured */
 
 struct _object;                       /* CPython's PyObject */
 typedef struct _object GoCoroPyObject; /* never dereferenced by this header */
