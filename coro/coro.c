@@ -212,7 +212,7 @@ static PyObject *gc_awaitable_iter(PyObject *o)
 }
 
 static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult);
-static int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult);
+static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult);
 
 /* Send into the delegated iterator (PyIter_Send, with our own type short-circuited). */
 static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObject **res)
@@ -222,20 +222,34 @@ static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObjec
     return PyIter_Send(it, arg, res);
 }
 
+#define GC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+static int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult);
+
 /*
  * Run step until it yields or finishes.  status must be GC_RUNNING.  `sent`/`thrown` are
- * borrowed.  Sets status to SUSPENDED or CLOSED before returning.
+ * borrowed.  Sets status to SUSPENDED or CLOSED before returning.  The plain "yield a value"
+ * outcome is handled inline; everything else goes through gc_after_step.
  */
-static int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **presult)
+static inline int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **presult)
 {
-    GoCoroStepFn step = c->code->spec.step;
-    PyObject *own_sent = NULL, *own_thrown = NULL;
+    PyObject *res = NULL;
+    int r = c->code->spec.step((PyObject *)c, c->state, sent, thrown, &res);
+    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL)) {
+        c->status = GC_SUSPENDED;
+        *presult = res;
+        return PYGEN_NEXT;
+    }
+    return gc_after_step(c, r, res, presult);
+}
+
+/* Handle a step result `r` (with its `res`), stepping again while awaitables finish at once. */
+static __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObject *res,
+                                                   PyObject **presult)
+{
     for (;;) {
-        PyObject *res = NULL;
-        int r = step((PyObject *)c, c->state, sent, thrown, &res);
-        Py_XDECREF(own_sent);
-        Py_XDECREF(own_thrown);
-        own_sent = own_thrown = NULL;
+        PyObject *sent = NULL, *thrown = NULL;
         switch (r) {
         case GOCORO_NEXT:
             if (res == NULL)
@@ -268,26 +282,27 @@ static int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **
             Py_DECREF(res);
             if (it == NULL) {
                 /* like a failing `await x`: the error is raised at the await point */
-                own_thrown = thrown = gocoro_fetch_exc();
-                sent = NULL;
-                continue;
-            }
-            PyObject *val = NULL;
-            PySendResult sr = gc_delegate_send(it, Py_None, &val);
-            if (sr == PYGEN_NEXT) {
-                c->await_obj = it;
-                c->status = GC_SUSPENDED;
-                *presult = val;
-                return PYGEN_NEXT;
-            }
-            Py_DECREF(it);
-            if (sr == PYGEN_RETURN) {
-                own_sent = sent = val;
-                thrown = NULL;
+                thrown = gocoro_fetch_exc();
             } else {
-                own_thrown = thrown = gocoro_fetch_exc();
-                sent = NULL;
+                PyObject *val = NULL;
+                PySendResult sr = gc_delegate_send(it, Py_None, &val);
+                if (sr == PYGEN_NEXT) {
+                    c->await_obj = it;
+                    c->status = GC_SUSPENDED;
+                    *presult = val;
+                    return PYGEN_NEXT;
+                }
+                Py_DECREF(it);
+                if (sr == PYGEN_RETURN)
+                    sent = val;
+                else
+                    thrown = gocoro_fetch_exc();
             }
+            /* the awaitable finished at once: step again with its outcome */
+            res = NULL;
+            r = c->code->spec.step((PyObject *)c, c->state, sent, thrown, &res);
+            Py_XDECREF(sent);
+            Py_XDECREF(thrown);
             continue;
         }
         case GOCORO_ERROR:
@@ -356,8 +371,12 @@ static int gc_check_resumable(GoCoroObject *c, PyObject *arg, int closing)
 }
 
 /* Resume with `arg` (send).  Returns PYGEN_* or GC_ITEM (async generators only). */
-static int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult)
+static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult)
 {
+    if (GC_LIKELY(c->status == GC_SUSPENDED && c->await_obj == NULL)) {
+        c->status = GC_RUNNING;
+        return gc_run(c, arg, NULL, presult);
+    }
     if (c->status != GC_SUSPENDED) {
         if (c->status == GC_CLOSED && c->kind != GOCORO_KIND_COROUTINE) {
             *presult = Py_NewRef(Py_None); /* an exhausted generator just stops again */
@@ -697,6 +716,49 @@ static int gc_clear(PyObject *self)
     return 0;
 }
 
+/*
+ * Free lists: creation and destruction are on the hot path of `await native()`, and most of
+ * their cost is the allocator plus GC bookkeeping.  Objects whose state fits in a small
+ * bucket (state size rounded up to 16 bytes, up to GC_FL_MAX_STATE) are recycled, untracked,
+ * per bucket.  Protected by the GIL like everything else here.
+ */
+#define GC_FL_MAX_STATE 128
+#define GC_FL_BUCKETS (GC_FL_MAX_STATE / 16 + 1)
+#define GC_FL_DEPTH 64
+static GoCoroObject *gc_fl[GC_FL_BUCKETS][GC_FL_DEPTH];
+static int gc_fl_len[GC_FL_BUCKETS];
+
+static inline GoCoroObject *gc_alloc(PyTypeObject *type, size_t n)
+{
+    if (n <= GC_FL_MAX_STATE) {
+        size_t b = (n + 15) >> 4;
+        if (gc_fl_len[b] > 0) {
+            GoCoroObject *c = gc_fl[b][--gc_fl_len[b]];
+            (void)PyObject_InitVar((PyVarObject *)c, type, (Py_ssize_t)n);
+            return c;
+        }
+        /* allocate the whole bucket so the object can be recycled for any size in it */
+        GoCoroObject *c = PyObject_GC_NewVar(GoCoroObject, type, (Py_ssize_t)(b << 4));
+        if (c != NULL)
+            Py_SET_SIZE(c, (Py_ssize_t)n);
+        return c;
+    }
+    return PyObject_GC_NewVar(GoCoroObject, type, (Py_ssize_t)n);
+}
+
+static inline void gc_free(GoCoroObject *c)
+{
+    size_t n = (size_t)Py_SIZE(c);
+    if (n <= GC_FL_MAX_STATE) {
+        size_t b = (n + 15) >> 4;
+        if (gc_fl_len[b] < GC_FL_DEPTH) {
+            gc_fl[b][gc_fl_len[b]++] = c;
+            return;
+        }
+    }
+    PyObject_GC_Del(c);
+}
+
 static void gc_dealloc(PyObject *self)
 {
     GoCoroObject *c = (GoCoroObject *)self;
@@ -716,7 +778,7 @@ static void gc_dealloc(PyObject *self)
     Py_CLEAR(c->qualname);
     Py_CLEAR(c->ag_finalizer);
     Py_DECREF(c->code);
-    PyObject_GC_Del(self);
+    gc_free(c);
 }
 
 static PyObject *gc_repr(PyObject *self)
@@ -784,12 +846,26 @@ static PyObject *gc_get_code(PyObject *self, void *closure)
 
 static PyObject *gc_sizeof(PyObject *self, PyObject *unused)
 {
-    return PyLong_FromSsize_t((Py_ssize_t)(offsetof(GoCoroObject, state) + (size_t)Py_SIZE(self)));
+    size_t n = (size_t)Py_SIZE(self);
+    if (n <= GC_FL_MAX_STATE) /* the allocation is rounded up to the free-list bucket */
+        n = (n + 15) & ~(size_t)15;
+    return PyLong_FromSsize_t((Py_ssize_t)(offsetof(GoCoroObject, state) + n));
 }
 
 static PyObject *gc_await(PyObject *self);
 
+static PyObject *gc_await_method(PyObject *self, PyObject *unused) { return gc_await(self); }
+
+/* `await coro` (the am_await slot) iterates the coroutine itself, with no wrapper allocation,
+ * exactly as CPython does for its own coroutines; only an explicit coro.__await__() call
+ * returns a CoroutineWrapper (METH_COEXIST makes the method win over the slot wrapper). */
+static PyObject *gc_await_self(PyObject *self) { return Py_NewRef(self); }
+
+static PyObject *gen_iternext(PyObject *self);
+
 static PyMethodDef gc_methods[] = {
+    {"__await__", gc_await_method, METH_NOARGS | METH_COEXIST,
+     "Return an iterator to be used in await expression."},
     {"send", (PyCFunction)gc_send_method, METH_O,
      "send(arg) -> send 'arg' into coroutine,\nreturn next iterated value or raise StopIteration."},
     {"throw", (PyCFunction)(void (*)(void))gc_throw_method, METH_FASTCALL,
@@ -811,7 +887,7 @@ static PyGetSetDef gc_getset[] = {
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyAsyncMethods gc_as_async = {
-    .am_await = gc_await,
+    .am_await = gc_await_self,
     .am_send = gc_am_send,
 };
 
@@ -828,6 +904,7 @@ PyTypeObject GoCoro_CoroutineType_Impl = {
     .tp_traverse = gc_traverse,
     .tp_clear = gc_clear,
     .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
+    .tp_iternext = gen_iternext, /* for the interpreter's await loop; __next__ is hidden */
     .tp_methods = gc_methods,
     .tp_getset = gc_getset,
     .tp_finalize = gc_finalize,
@@ -841,11 +918,21 @@ typedef struct {
     GoCoroObject *coro;
 } GoCoroWrapper;
 
+#define WR_FL_DEPTH 32
+static GoCoroWrapper *wr_fl[WR_FL_DEPTH];
+static int wr_fl_len;
+
 static PyObject *gc_await(PyObject *self)
 {
-    GoCoroWrapper *w = PyObject_GC_New(GoCoroWrapper, &GoCoro_WrapperType_Impl);
-    if (w == NULL)
-        return NULL;
+    GoCoroWrapper *w;
+    if (wr_fl_len > 0) {
+        w = wr_fl[--wr_fl_len];
+        (void)PyObject_Init((PyObject *)w, &GoCoro_WrapperType_Impl);
+    } else {
+        w = PyObject_GC_New(GoCoroWrapper, &GoCoro_WrapperType_Impl);
+        if (w == NULL)
+            return NULL;
+    }
     w->coro = (GoCoroObject *)Py_NewRef(self);
     PyObject_GC_Track(w);
     return (PyObject *)w;
@@ -855,7 +942,10 @@ static void wr_dealloc(PyObject *self)
 {
     PyObject_GC_UnTrack(self);
     Py_CLEAR(((GoCoroWrapper *)self)->coro);
-    PyObject_GC_Del(self);
+    if (wr_fl_len < WR_FL_DEPTH)
+        wr_fl[wr_fl_len++] = (GoCoroWrapper *)self;
+    else
+        PyObject_GC_Del(self);
 }
 
 static int wr_traverse(PyObject *self, visitproc visit, void *arg)
@@ -1629,7 +1719,7 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
                      init_size, n, code->spec.name);
         return NULL;
     }
-    GoCoroObject *c = PyObject_GC_NewVar(GoCoroObject, gc_types[code->spec.kind], (Py_ssize_t)n);
+    GoCoroObject *c = gc_alloc(gc_types[code->spec.kind], n);
     if (c == NULL)
         return NULL;
     c->code = (GoCoroCode *)Py_NewRef((PyObject *)code);
@@ -1722,6 +1812,11 @@ int gocoro_ensure_ready(void)
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (PyType_Ready(all[i]) < 0)
             return -1;
+    /* coroutines are not iterators in Python's eyes (tp_iternext only serves `await`) */
+    if (PyDict_GetItemString(GoCoro_CoroutineType_Impl.tp_dict, "__next__") != NULL &&
+        PyDict_DelItemString(GoCoro_CoroutineType_Impl.tp_dict, "__next__") < 0)
+        return -1;
+    PyType_Modified(&GoCoro_CoroutineType_Impl);
     if (gocoro_panic_create() == NULL)
         return -1;
     if (get_asyncgen_hooks_fn == NULL) {
