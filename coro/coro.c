@@ -579,6 +579,31 @@ static PyObject *gc_make_throw_exc(PyObject *typ, PyObject *val, PyObject *tb)
     return exc;
 }
 
+/*
+ * throw() with raw arguments.  Like CPython, the arguments are only validated where the
+ * exception lands: with a delegated awaitable, an invalid throw() raises its TypeError inside
+ * the delegate, so it reaches our step as a thrown exception (and ends the delegation).
+ */
+static int gc_throw_args(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs, int close_on_genexit,
+                         PyObject **res)
+{
+    *res = NULL;
+    PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
+    if (exc == NULL) {
+        if (c->status != GC_SUSPENDED || c->await_obj == NULL)
+            return PYGEN_ERROR;
+        PyObject *err = gocoro_fetch_exc();
+        Py_CLEAR(c->await_obj);
+        c->status = GC_RUNNING;
+        int sr = gc_run(c, NULL, err, res);
+        Py_DECREF(err);
+        return sr;
+    }
+    int sr = gc_throw_exc(c, exc, close_on_genexit, res);
+    Py_DECREF(exc);
+    return sr;
+}
+
 static PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1 || nargs > 3) {
@@ -596,12 +621,8 @@ static PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize
             return NULL;
     }
 #endif
-    PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
-    if (exc == NULL)
-        return NULL;
     PyObject *res = NULL;
-    int sr = gc_throw_exc((GoCoroObject *)self, exc, 1, &res);
-    Py_DECREF(exc);
+    int sr = gc_throw_args((GoCoroObject *)self, args, nargs, 1, &res);
     if (sr == PYGEN_NEXT)
         return res;
     if (sr == PYGEN_RETURN) {
@@ -663,6 +684,7 @@ static PyObject *gc_close_method(PyObject *self, PyObject *unused)
 static void gc_finalize(PyObject *self)
 {
     GoCoroObject *c = (GoCoroObject *)self;
+    c->finalized = 1;
     if (c->status == GC_CLOSED || c->status == GC_RUNNING)
         return;
     PyObject *saved = gocoro_fetch_exc();
@@ -749,7 +771,7 @@ static inline GoCoroObject *gc_alloc(PyTypeObject *type, size_t n)
 static inline void gc_free(GoCoroObject *c)
 {
     size_t n = (size_t)Py_SIZE(c);
-    if (n <= GC_FL_MAX_STATE) {
+    if (n <= GC_FL_MAX_STATE && !c->finalized) {
         size_t b = (n + 15) >> 4;
         if (gc_fl_len[b] < GC_FL_DEPTH) {
             gc_fl[b][gc_fl_len[b]++] = c;
@@ -839,6 +861,24 @@ static PyObject *gc_get_await(PyObject *self, void *closure)
 
 static PyObject *gc_get_none(PyObject *self, void *closure) { Py_RETURN_NONE; }
 
+static PyObject *gc_frame_globals = NULL;
+
+/* cr_frame/gi_frame/ag_frame: None once finished (what inspect.getcoroutinestate and friends
+ * test), otherwise a fresh frame of the empty code object naming the native function. */
+static PyObject *gc_get_frame(PyObject *self, void *closure)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    if (c->status == GC_CLOSED)
+        Py_RETURN_NONE;
+    if (gc_frame_globals == NULL) {
+        gc_frame_globals = Py_BuildValue("{s:s}", "__name__", "gocoro");
+        if (gc_frame_globals == NULL)
+            return NULL;
+    }
+    return (PyObject *)PyFrame_New(PyThreadState_Get(), (PyCodeObject *)c->code->code,
+                                   gc_frame_globals, NULL);
+}
+
 static PyObject *gc_get_code(PyObject *self, void *closure)
 {
     return Py_NewRef(((GoCoroObject *)self)->code->code);
@@ -881,7 +921,7 @@ static PyGetSetDef gc_getset[] = {
     {"cr_running", gc_get_running, NULL, NULL, NULL},
     {"cr_suspended", gc_get_suspended, NULL, NULL, NULL},
     {"cr_await", gc_get_await, NULL, "object being awaited on, or None", NULL},
-    {"cr_frame", gc_get_none, NULL, "always None: the body is native code", NULL},
+    {"cr_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
     {"cr_origin", gc_get_none, NULL, NULL, NULL},
     {"cr_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -998,7 +1038,7 @@ static PyAsyncMethods wr_as_async = {.am_send = wr_am_send};
 
 PyTypeObject GoCoro_WrapperType_Impl = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gocoro.CoroutineWrapper",
+    .tp_name = "gocoro.coroutine_wrapper", /* type(coro.__await__()).__name__ as in CPython */
     .tp_basicsize = sizeof(GoCoroWrapper),
     .tp_dealloc = wr_dealloc,
     .tp_as_async = &wr_as_async,
@@ -1043,7 +1083,7 @@ static PyGetSetDef gen_getset[] = {
     {"gi_running", gc_get_running, NULL, NULL, NULL},
     {"gi_suspended", gc_get_suspended, NULL, NULL, NULL},
     {"gi_yieldfrom", gc_get_await, NULL, "object being iterated by yield from, or None", NULL},
-    {"gi_frame", gc_get_none, NULL, "always None: the body is native code", NULL},
+    {"gi_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
     {"gi_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1315,13 +1355,7 @@ static PyObject *asend_iternext(PyObject *self) { return asend_send(self, NULL);
 static PyObject *ag_throw_into(GoCoroObject *g, PyObject *const *args, Py_ssize_t nargs, int close_on_genexit,
                                int *sr_out, PyObject **res)
 {
-    PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
-    if (exc == NULL) {
-        *sr_out = PYGEN_ERROR;
-        return NULL;
-    }
-    *sr_out = gc_throw_exc(g, exc, close_on_genexit, res);
-    Py_DECREF(exc);
+    *sr_out = gc_throw_args(g, args, nargs, close_on_genexit, res);
     return *res;
 }
 
@@ -1551,7 +1585,7 @@ static PyGetSetDef ag_getset[] = {
     {"ag_running", ag_get_running, NULL, NULL, NULL},
     {"ag_suspended", gc_get_suspended, NULL, NULL, NULL},
     {"ag_await", gc_get_await, NULL, "object being awaited on, or None", NULL},
-    {"ag_frame", gc_get_none, NULL, "always None: the body is native code", NULL},
+    {"ag_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
     {"ag_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1730,7 +1764,7 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
     c->status = GC_CREATED;
     c->cleared = 0;
     c->kind = (uint8_t)code->spec.kind;
-    c->ag_hooks_inited = c->ag_running_async = c->ag_closed = 0;
+    c->ag_hooks_inited = c->ag_running_async = c->ag_closed = c->finalized = 0;
     c->ag_finalizer = NULL;
     if (n != 0) {
         if (init != NULL)

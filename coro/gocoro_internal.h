@@ -4,6 +4,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <frameobject.h>
 #include <stdint.h>
 
 #define GOCORO_BUILDING_LIBRARY 1
@@ -44,7 +45,8 @@ typedef struct {
     uint8_t ag_hooks_inited;   /* async generators: firstiter/finalizer looked up */
     uint8_t ag_running_async;  /* async generators: an asend/athrow awaitable is running */
     uint8_t ag_closed;         /* async generators: aclose() started or exhausted */
-    uint8_t pad[2];
+    uint8_t finalized;         /* tp_finalize ran (CPython then flags the GC header: never recycle) */
+    uint8_t pad[1];
     PyObject *ag_finalizer;    /* async generators: sys.get_asyncgen_hooks().finalizer */
     _Alignas(16) unsigned char state[];
 } GoCoroObject;
