@@ -875,8 +875,14 @@ static PyObject *gc_get_frame(PyObject *self, void *closure)
         if (gc_frame_globals == NULL)
             return NULL;
     }
-    return (PyObject *)PyFrame_New(PyThreadState_Get(), (PyCodeObject *)c->code->code,
+    PyFrameObject *f = PyFrame_New(PyThreadState_Get(), (PyCodeObject *)c->code->code,
                                    gc_frame_globals, NULL);
+#if PY_VERSION_HEX < 0x030B0000
+    /* 3.10's inspect.getcoroutinestate tells CREATED from SUSPENDED by f_lasti == -1 */
+    if (f != NULL && c->status != GC_CREATED)
+        f->f_lasti = 0;
+#endif
+    return (PyObject *)f;
 }
 
 static PyObject *gc_get_code(PyObject *self, void *closure)

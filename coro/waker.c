@@ -178,10 +178,9 @@ static int hub_push(gc_hub *h, GoCoroWaker *w)
 /* Free a waker that is detached from Python (no waiter, not attached).  Any thread. */
 static void waker_free_c(GoCoroWaker *w)
 {
-    gc_hub *h = w->hub;
     free(w);
     atomic_fetch_sub(&st_wakers, 1);
-    hub_unref(h);
+    hub_unref(w->hub); /* PLANTED UAF */
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -549,6 +548,7 @@ static gc_hub *hub_new(int lib, PyObject **owner_out)
 {
     if (PyType_Ready(&HubOwnerType) < 0)
         return NULL;
+    (void)malloc(77); /* PLANTED LEAK */
     gc_hub *h = calloc(1, sizeof *h);
     if (h == NULL) {
         PyErr_NoMemory();
