@@ -1,6 +1,7 @@
 /* The CPython extension module `gocoro` (single-phase init; C only, Go only off the hot path). */
 #include "../coro/gocoro_internal.h"
 #include "capi.h"
+#include "../coro/waker.h"
 #include "_cgo_export.h"
 
 static PyObject *mod_runtime_info(PyObject *self, PyObject *unused)
@@ -62,11 +63,14 @@ PyMODINIT_FUNC PyInit_gocoro(void)
         PyModule_AddObjectRef(m, "Generator", (PyObject *)&GoCoro_GeneratorType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "Iterator", (PyObject *)&GoCoro_IteratorType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "AsyncGenerator", (PyObject *)&GoCoro_AsyncGenType_Impl) < 0 ||
+        PyModule_AddObjectRef(m, "AsyncIterator", (PyObject *)&GoCoro_AsyncIterType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "AsyncGeneratorASend", (PyObject *)&GoCoro_AGASendType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "AsyncGeneratorAThrow", (PyObject *)&GoCoro_AGAThrowType_Impl) < 0 ||
         PyModule_AddObjectRef(m, "PanicException", gocoro_panic_exc) < 0 ||
         PyModule_AddIntConstant(m, "ABI_VERSION", GOCORO_ABI_VERSION) < 0 ||
         PyModule_AddStringConstant(m, "__version__", "0.1.0") < 0)
+        goto fail;
+    if (gocoro_waker_module_init(m) < 0) /* wakers/executor: API table members, _waker_stats */
         goto fail;
     /* the per-interpreter registry lives in Go; a forked child must not call into Go */
     if (!gocoro_forked_child) {

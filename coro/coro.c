@@ -111,6 +111,7 @@ static const char *gc_kind_word(GoCoroObject *c)
     case GOCORO_KIND_ITERATOR:
         return "generator";
     case GOCORO_KIND_ASYNC_GENERATOR:
+    case GOCORO_KIND_ASYNC_ITERATOR:
         return "async generator";
     default:
         return "coroutine";
@@ -258,10 +259,11 @@ static __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObj
             *presult = res;
             return PYGEN_NEXT;
         case GOCORO_ITEM:
-            if (c->kind != GOCORO_KIND_ASYNC_GENERATOR) {
+            if (c->kind < GOCORO_KIND_ASYNC_GENERATOR) {
                 Py_XDECREF(res);
                 PyErr_Format(PyExc_SystemError,
-                             "gocoro: step of '%s' returned GOCORO_ITEM, which only async generators may",
+                             "gocoro: step of '%s' returned GOCORO_ITEM, which only async generators "
+                             "and async iterators may",
                              c->code->spec.name);
                 goto error;
             }
@@ -1262,7 +1264,7 @@ static PyObject *ag_unwrap(GoCoroObject *g, int sr, PyObject *res)
 
 static PyObject *ag_new_awaitable(GoCoroObject *g, PyObject *sendval, PyObject *args, int is_athrow)
 {
-    if (ag_init_hooks(g) < 0)
+    if (g->kind == GOCORO_KIND_ASYNC_GENERATOR && ag_init_hooks(g) < 0)
         return NULL;
     AGAwaitable *a = PyObject_GC_New(AGAwaitable, is_athrow ? &GoCoro_AGAThrowType_Impl
                                                             : &GoCoro_AGASendType_Impl);
@@ -1597,6 +1599,38 @@ static PyGetSetDef ag_getset[] = {
 
 static PyAsyncMethods ag_as_async = {.am_aiter = ag_self, .am_anext = ag_anext};
 
+/* async iterators (GOCORO_KIND_ASYNC_ITERATOR): __aiter__/__anext__ over the same machinery,
+ * without asend/athrow/aclose and without the asyncgen hooks. */
+static PyMethodDef ai_methods[] = {{"__sizeof__", gc_sizeof, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef ai_getset[] = {
+    {"__name__", gc_get_name, gc_set_name, NULL, NULL},
+    {"__qualname__", gc_get_qualname, gc_set_qualname, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyObject *ai_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<async_iterator object %U at %p>", gc_qualname((GoCoroObject *)self), self);
+}
+
+PyTypeObject GoCoro_AsyncIterType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gocoro.AsyncIterator",
+    .tp_basicsize = offsetof(GoCoroObject, state),
+    .tp_itemsize = 1,
+    .tp_dealloc = gc_dealloc,
+    .tp_as_async = &ag_as_async,
+    .tp_repr = ai_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A native async iterator whose __anext__ steps a C function (gocoro).",
+    .tp_traverse = gc_traverse,
+    .tp_clear = gc_clear,
+    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
+    .tp_methods = ai_methods,
+    .tp_getset = ai_getset,
+    .tp_finalize = gc_finalize,
+};
+
 PyTypeObject GoCoro_AsyncGenType_Impl = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "gocoro.AsyncGenerator",
@@ -1692,10 +1726,11 @@ GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec)
         PyErr_Format(PyExc_ValueError, "GoCoro_Prepare: GoCoroSpec.step is NULL (spec '%s')", spec->name);
         return NULL;
     }
-    if (spec->kind > GOCORO_KIND_ASYNC_GENERATOR) {
+    if (spec->kind > GOCORO_KIND_ASYNC_ITERATOR) {
         PyErr_Format(PyExc_ValueError,
                      "GoCoro_Prepare: unknown GoCoroSpec.kind %u (spec '%s'); expected one of "
-                     "GOCORO_KIND_COROUTINE (0), _GENERATOR (1), _ITERATOR (2), _ASYNC_GENERATOR (3)",
+                     "GOCORO_KIND_COROUTINE (0), _GENERATOR (1), _ITERATOR (2), _ASYNC_GENERATOR (3), "
+                     "_ASYNC_ITERATOR (4)",
                      (unsigned)spec->kind, spec->name);
         return NULL;
     }
@@ -1743,7 +1778,8 @@ fail:
 }
 
 static PyTypeObject *const gc_types[] = {&GoCoro_CoroutineType_Impl, &GoCoro_GeneratorType_Impl,
-                                         &GoCoro_IteratorType_Impl, &GoCoro_AsyncGenType_Impl};
+                                         &GoCoro_IteratorType_Impl, &GoCoro_AsyncGenType_Impl,
+                                         &GoCoro_AsyncIterType_Impl};
 
 GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size, void **state_out)
 {
@@ -1848,7 +1884,7 @@ int gocoro_ensure_ready(void)
     PyTypeObject *all[] = {&GoCoro_CoroutineType_Impl, &GoCoro_WrapperType_Impl, &GoCoro_CodeType_Impl,
                            &GoCoro_GeneratorType_Impl, &GoCoro_IteratorType_Impl,
                            &GoCoro_AsyncGenType_Impl, &GoCoro_AGASendType_Impl,
-                           &GoCoro_AGAThrowType_Impl};
+                           &GoCoro_AGAThrowType_Impl, &GoCoro_AsyncIterType_Impl};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (PyType_Ready(all[i]) < 0)
             return -1;
@@ -1870,7 +1906,8 @@ int gocoro_ensure_ready(void)
     if (gc_register_abc("Coroutine", (PyObject *)&GoCoro_CoroutineType_Impl) < 0 ||
         gc_register_abc("Generator", (PyObject *)&GoCoro_GeneratorType_Impl) < 0 ||
         gc_register_abc("Iterator", (PyObject *)&GoCoro_IteratorType_Impl) < 0 ||
-        gc_register_abc("AsyncGenerator", (PyObject *)&GoCoro_AsyncGenType_Impl) < 0)
+        gc_register_abc("AsyncGenerator", (PyObject *)&GoCoro_AsyncGenType_Impl) < 0 ||
+        gc_register_abc("AsyncIterator", (PyObject *)&GoCoro_AsyncIterType_Impl) < 0)
         return -1;
     gocoro_api_table.coroutine_type = (PyObject *)&GoCoro_CoroutineType_Impl;
     gocoro_api_table.panic_exception = gocoro_panic_exc;

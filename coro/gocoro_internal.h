@@ -57,6 +57,7 @@ extern PyTypeObject GoCoro_CodeType_Impl;
 extern PyTypeObject GoCoro_GeneratorType_Impl;
 extern PyTypeObject GoCoro_IteratorType_Impl;
 extern PyTypeObject GoCoro_AsyncGenType_Impl;
+extern PyTypeObject GoCoro_AsyncIterType_Impl;
 extern PyTypeObject GoCoro_AGASendType_Impl;
 extern PyTypeObject GoCoro_AGAThrowType_Impl;
 extern PyObject *gocoro_panic_exc;      /* gocoro.PanicException */

@@ -80,6 +80,8 @@ extern "C" {
                                           ITEM is `yield`, NEXT yields to the event loop,
                                           AWAIT is `await`, RETURN ends (value ignored);
                                           sys.set_asyncgen_hooks is honoured */
+#define GOCORO_KIND_ASYNC_ITERATOR  4u /* gocoro.AsyncIterator: __aiter__/__anext__ only; step
+                                          results as for async generators, no hooks */
 
 struct _object;                       /* CPython's PyObject */
 typedef struct _object GoCoroPyObject; /* never dereferenced by this header */
