@@ -178,9 +178,10 @@ static int hub_push(gc_hub *h, GoCoroWaker *w)
 /* Free a waker that is detached from Python (no waiter, not attached).  Any thread. */
 static void waker_free_c(GoCoroWaker *w)
 {
+    gc_hub *h = w->hub;
     free(w);
     atomic_fetch_sub(&st_wakers, 1);
-    hub_unref(w->hub); /* PLANTED UAF */
+    hub_unref(h);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -222,6 +223,7 @@ void GoCoro_Wake(GoCoroWaker *w)
 /* cached Python helpers (GIL)                                                                 */
 
 static PyObject *s_done, *s_set_result, *s_create_future, *s_add_reader, *s_get, *s_set;
+static PyObject *s_trio, *s_asyncio, *s_name;
 
 static int intern_strings(void)
 {
@@ -235,7 +237,10 @@ static int intern_strings(void)
     INTERN(s_create_future, "create_future");
     INTERN(s_add_reader, "add_reader");
     INTERN(s_get, "get");
-    INTERN(s_set, "set");
+    INTERN(s_trio, "trio");
+    INTERN(s_asyncio, "asyncio");
+    INTERN(s_name, "name");
+    INTERN(s_set, "set"); /* last: marks the set complete */
 #undef INTERN
     return 0;
 }
@@ -298,11 +303,7 @@ static int trio_running(int *trio_guess)
 {
     *trio_guess = 0;
     if (trio_api.module == NULL) {
-        PyObject *name = PyUnicode_FromString("trio");
-        if (name == NULL)
-            return -1;
-        PyObject *t = PyImport_GetModule(name);
-        Py_DECREF(name);
+        PyObject *t = PyImport_GetModule(s_trio);
         if (t == NULL) {
             if (PyErr_Occurred())
                 return -1;
@@ -314,7 +315,7 @@ static int trio_running(int *trio_guess)
             return -1;
     }
     if (trio_api.sniffio_local != NULL) {
-        PyObject *n = PyObject_GetAttrString(trio_api.sniffio_local, "name");
+        PyObject *n = PyObject_GetAttr(trio_api.sniffio_local, s_name);
         if (n == NULL) {
             PyErr_Clear();
             *trio_guess = 1;
@@ -335,11 +336,7 @@ static PyObject *get_running_loop_fn;
 static PyObject *asyncio_running_loop(void)
 {
     if (get_running_loop_fn == NULL) {
-        PyObject *name = PyUnicode_FromString("asyncio");
-        if (name == NULL)
-            return NULL;
-        PyObject *aio = PyImport_GetModule(name);
-        Py_DECREF(name);
+        PyObject *aio = PyImport_GetModule(s_asyncio);
         if (aio == NULL) {
             if (PyErr_Occurred())
                 return NULL;
@@ -548,7 +545,6 @@ static gc_hub *hub_new(int lib, PyObject **owner_out)
 {
     if (PyType_Ready(&HubOwnerType) < 0)
         return NULL;
-    (void)malloc(77); /* PLANTED LEAK */
     gc_hub *h = calloc(1, sizeof *h);
     if (h == NULL) {
         PyErr_NoMemory();
@@ -588,6 +584,7 @@ static gc_hub *asyncio_hub(PyObject *loop)
                 h->next_live = asyncio_hubs;
                 asyncio_hubs = h;
             }
+            h->thread_ident = PyThread_get_thread_ident(); /* a loop may be run on another thread later */
             hub_ref(h);
             return h;
         }

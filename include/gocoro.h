@@ -119,6 +119,41 @@ typedef struct GoCoroSpec {
  * create objects from it, typically forever); every object made from it holds a reference. */
 typedef struct GoCoroCode GoCoroCode;
 
+/* ======================== Wakers and blocking work (issue 3) ========================
+ *
+ * A waker lets native code suspend an awaitable until *any* thread says "go on", without that
+ * thread ever touching the GIL; GoCoro_RunBlocking runs a blocking C function on a Go
+ * goroutine (off the GIL) and resumes the awaiting task with its result.  Both work under
+ * asyncio (any loop with add_reader: the default selector loop, uvloop), trio, and anyio on
+ * either backend.
+ *
+ * Wake-ups are batched: GoCoro_Wake costs a few atomic operations, plus at most one write to a
+ * per-event-loop eventfd while the loop has not drained the previous batch.  The loop thread
+ * drains the batch and completes the waiting futures / reschedules the trio tasks.
+ */
+
+/* An opaque, reference-counted waker handle, bound to the event loop (asyncio loop or trio run)
+ * that was running when it was created.  The handle may outlive the awaitables it made, the
+ * coroutine that waits on it, and even the event loop: waking it then does nothing. */
+typedef struct GoCoroWaker GoCoroWaker;
+
+/* Blocking work for GoCoro_RunBlocking.  Called exactly once, WITHOUT the GIL, on an executor
+ * thread (never use the Python C API in it).  *cancelled becomes non-zero once nobody waits for
+ * the result any more (task cancelled, deadline passed, awaitable closed or freed): a long fn
+ * should poll it and return early.  The return value is handed to to_python or cleanup. */
+typedef void *(*GoCoroBlockingFn)(void *arg, const volatile int32_t *cancelled);
+/* Convert fn's result: called with the GIL on the event loop thread, at most once.  Returns a
+ * new reference (the awaiter's result) or NULL with an exception set (raised in the awaiter).
+ * It owns `arg` and `ret` from then on (free them before returning). */
+typedef GoCoroPyObject *(*GoCoroToPythonFn)(void *arg, void *ret);
+/* Release arg/ret when nobody awaits the result any more; called at most once, instead of
+ * to_python.  Runs on ANY thread, with or without the GIL: it must not use the Python C API
+ * (wrap such code in PyGILState_Ensure/PyGILState_Release).  `ret` is what fn returned, or
+ * NULL if fn never returned normally (a Go panic in the executor before fn ran). */
+typedef void (*GoCoroCleanupFn)(void *arg, void *ret);
+
+/* ====================== end of: Wakers and blocking work (typedefs) ====================== */
+
 /* The function table behind the capsule `gocoro._C_API` (same functions as the exports). */
 typedef struct GoCoroAPI {
     uint32_t abi_version;
@@ -131,13 +166,34 @@ typedef struct GoCoroAPI {
     int (*Check)(GoCoroPyObject *obj);
     GoCoroPyObject *coroutine_type;   /* borrowed */
     GoCoroPyObject *panic_exception;  /* borrowed */
+    /* ---- Wakers and blocking work (issue 3); same ABI version: check struct_size ---- */
+    GoCoroWaker *(*WakerNew)(void);
+    GoCoroPyObject *(*WakerWait)(GoCoroWaker *w);
+    void (*Wake)(GoCoroWaker *w);
+    void (*WakerRetain)(GoCoroWaker *w);
+    void (*WakerRelease)(GoCoroWaker *w);
+    GoCoroPyObject *(*RunBlocking)(GoCoroBlockingFn fn, void *arg, GoCoroToPythonFn to_python,
+                                   GoCoroCleanupFn cleanup, double timeout_seconds);
 } GoCoroAPI;
+
+/* The table only grows within ABI version 1: a member exists in the table you got iff
+ * offsetof(GoCoroAPI, member) + sizeof(member) <= api->struct_size.  GoCoro_ImportAPI() below
+ * refuses a table smaller than the header it was compiled with, so capsule users compiled
+ * against this header can call every member unconditionally; code that wants to run against
+ * an older libgocoro checks struct_size itself (GOCORO_API_HAS). */
+#define GOCORO_API_HAS(api, member) \
+    ((api)->struct_size >= offsetof(GoCoroAPI, member) + sizeof(((GoCoroAPI *)0)->member))
 
 #define GOCORO_CAPSULE_NAME "gocoro._C_API"
 
 #if defined(GOCORO_USE_CAPSULE) && !defined(GOCORO_BUILDING_LIBRARY)
 
-static const GoCoroAPI *GoCoro_APIPtr = 0;
+#if defined(__GNUC__) || defined(__clang__)
+#define GOCORO_UNUSED __attribute__((unused))
+#else
+#define GOCORO_UNUSED
+#endif
+static const GoCoroAPI *GoCoro_APIPtr GOCORO_UNUSED = 0;
 
 #define GoCoro_Prepare(spec)               (GoCoro_APIPtr->Prepare(spec))
 #define GoCoro_New(code, init, size, out)  (GoCoro_APIPtr->New((code), (init), (size), (out)))
@@ -147,6 +203,14 @@ static const GoCoroAPI *GoCoro_APIPtr = 0;
 #define GoCoro_Check(obj)                  (GoCoro_APIPtr->Check(obj))
 #define GoCoro_CoroutineType()             (GoCoro_APIPtr->coroutine_type)
 #define GoCoro_PanicException()            (GoCoro_APIPtr->panic_exception)
+/* ---- Wakers and blocking work (issue 3); GIL/thread rules: see the declarations below ---- */
+#define GoCoro_WakerNew()                  (GoCoro_APIPtr->WakerNew())
+#define GoCoro_WakerWait(w)                (GoCoro_APIPtr->WakerWait(w))
+#define GoCoro_Wake(w)                     (GoCoro_APIPtr->Wake(w))
+#define GoCoro_WakerRetain(w)              (GoCoro_APIPtr->WakerRetain(w))
+#define GoCoro_WakerRelease(w)             (GoCoro_APIPtr->WakerRelease(w))
+#define GoCoro_RunBlocking(fn, arg, to_python, cleanup, timeout) \
+    (GoCoro_APIPtr->RunBlocking((fn), (arg), (to_python), (cleanup), (timeout)))
 
 #ifdef Py_PYTHON_H
 /* Import `gocoro` and fetch its function table.  0 on success, -1 with an exception set
@@ -194,6 +258,56 @@ int GoCoro_Check(GoCoroPyObject *obj);
 /* Borrowed references to the canonical types (initialising the library if needed). */
 GoCoroPyObject *GoCoro_CoroutineType(void);
 GoCoroPyObject *GoCoro_PanicException(void);
+
+/* ======================== Wakers and blocking work (issue 3) ======================== */
+
+/* GIL held, on an event loop thread (typically inside a step).  A new waker (one reference,
+ * owned by the caller) bound to the running event loop: asyncio (including uvloop and anyio's
+ * asyncio backend) or trio (including anyio's trio backend).  NULL with RuntimeError("no
+ * running event loop ...") outside of one. */
+GoCoroWaker *GoCoro_WakerNew(void);
+/* GIL held, on the waker's event loop thread.  A NEW awaitable (a gocoro coroutine) that
+ * completes with None once the waker is woken: at once if it was woken since the last wait was
+ * satisfied, otherwise at the next GoCoro_Wake.  Return it from a step with GOCORO_AWAIT (or
+ * await it from Python).  It registers itself when first driven (asyncio: it awaits a
+ * loop.create_future() future; trio: trio.lowlevel.wait_task_rescheduled) and detaches when the
+ * driver throws into it or closes it (task cancellation, close(), garbage collection): a wake
+ * that arrives with nobody waiting is remembered for the next wait, never lost and never
+ * delivered to a dead wait.  Re-armable: after a wake was consumed, a new wait waits for the
+ * next wake.  One waiter at a time (RuntimeError when a second one starts while the first is
+ * still waiting).  NULL with an exception set on error (RuntimeError once the event loop is
+ * closed / the trio run ended, or on another thread). */
+GoCoroPyObject *GoCoro_WakerWait(GoCoroWaker *w);
+/* ANY thread, GIL not needed (holding it is fine).  Wake the waker: idempotent until the wake
+ * is consumed (several wakes before the waiter runs resume it once).  Lock-free; never blocks;
+ * never calls Python.  The caller must own a reference to w.  Does nothing once the event
+ * loop is gone. */
+void GoCoro_Wake(GoCoroWaker *w);
+/* ANY thread, GIL not needed.  Add a reference (e.g. before handing w to another thread). */
+void GoCoro_WakerRetain(GoCoroWaker *w);
+/* ANY thread, GIL not needed.  Drop a reference; NULL is ignored.  The Python parts of the
+ * last reference are released later on the event loop thread (or when the loop closes). */
+void GoCoro_WakerRelease(GoCoroWaker *w);
+/* GIL held, on an event loop thread.  Start fn(arg, cancelled) now on a goroutine (without the
+ * GIL) and return a NEW awaitable for its outcome:
+ *   - fn returned and the awaiter is still waiting: the awaiter resumes with to_python(arg,
+ *     ret) (GIL, loop thread; NULL + exception raises it in the awaiter; to_python == NULL:
+ *     cleanup(arg, ret) runs and the result is None);
+ *   - the awaiting task is cancelled, or the awaitable is closed/freed first: *cancelled is set,
+ *     the awaiter gets the cancellation at once, and cleanup(arg, ret) runs once fn returns;
+ *   - timeout_seconds > 0 and the deadline passes first (the clock starts now): *cancelled is
+ *     set, the awaiter raises the builtin TimeoutError, cleanup(arg, ret) runs once fn returns;
+ *   - a Go panic in the executor: the awaiter raises gocoro.PanicException, cleanup runs.
+ * On success exactly one of to_python and cleanup (either may be NULL) is eventually called.
+ * Returns NULL with an exception set (and calls neither: the caller still owns arg) without a
+ * running event loop, in a child process created by fork() (RuntimeError: the Go runtime does
+ * not survive fork), or when the launch itself fails (PanicException, MemoryError).
+ * At most GOCORO_MAX_BLOCKING (environment variable, default 512) fns run at a time; later
+ * jobs queue (their deadline runs while queued).  fn runs even if cancelled while queued. */
+GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPythonFn to_python,
+                                   GoCoroCleanupFn cleanup, double timeout_seconds);
+
+/* ==================== end of: Wakers and blocking work (declarations) ==================== */
 
 #endif
 

@@ -1,0 +1,19 @@
+/* Declarations shared by the executor Go file (cgo preamble, declarations only) and
+ * executor.c.  The job struct stays opaque to Go. */
+#ifndef GOCORO_EXECUTOR_H
+#define GOCORO_EXECUTOR_H
+#include <stdlib.h>
+
+typedef struct gocoro_job gocoro_job;
+
+/* Test hooks passed from the launcher to Go (GoCoro_RunBlocking reads the armed hook). */
+#define GOCORO_JOB_TEST_PANIC_GOROUTINE 1
+#define GOCORO_JOB_TEST_PANIC_LAUNCH 2
+
+/* Called by the goroutine, without the GIL. */
+void gocoro_job_run(gocoro_job *job);                 /* fn, then publish or clean up */
+void gocoro_job_timeout(gocoro_job *job);             /* the deadline passed */
+void gocoro_job_panicked(gocoro_job *job, const char *msg);
+void gocoro_job_ref(gocoro_job *job);
+void gocoro_job_unref(gocoro_job *job);
+#endif
