@@ -213,6 +213,19 @@ static PyObject *gc_awaitable_iter(PyObject *o)
 }
 
 static PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult);
+
+/* CPython's rules for `yield from obj` in a (non-coroutine) generator. */
+static PyObject *gc_yield_from_iter(PyObject *o)
+{
+    if (PyCoro_CheckExact(o) || Py_TYPE(o) == &GoCoro_CoroutineType_Impl) {
+        PyErr_SetString(PyExc_TypeError,
+                        "cannot 'yield from' a coroutine object in a non-coroutine generator");
+        return NULL;
+    }
+    if (PyGen_CheckExact(o))
+        return Py_NewRef(o);
+    return PyObject_GetIter(o);
+}
 static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult);
 
 /* Send into the delegated iterator (PyIter_Send, with our own type short-circuited). */
@@ -273,6 +286,18 @@ static __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObj
             *presult = res;
             return GC_ITEM;
         case GOCORO_RETURN:
+            if (GC_UNLIKELY(PyErr_Occurred())) {
+                Py_XDECREF(res);
+                PyObject *cause = gocoro_fetch_exc();
+                PyErr_Format(PyExc_SystemError,
+                             "gocoro: step of '%s' returned GOCORO_RETURN with an exception set",
+                             c->code->spec.name);
+                PyObject *se = gocoro_fetch_exc();
+                PyException_SetCause(se, Py_NewRef(cause));
+                PyException_SetContext(se, cause);
+                gocoro_restore_exc(se);
+                goto error;
+            }
             c->status = GC_CLOSED;
             gc_release(c);
             *presult = res != NULL ? res : Py_NewRef(Py_None);
@@ -280,14 +305,20 @@ static __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObj
         case GOCORO_AWAIT: {
             if (res == NULL)
                 goto no_result;
-            PyObject *it = gc_awaitable_iter(res);
+            PyObject *it = c->kind == GOCORO_KIND_GENERATOR ? gc_yield_from_iter(res) : gc_awaitable_iter(res);
             Py_DECREF(res);
             if (it == NULL) {
                 /* like a failing `await x`: the error is raised at the await point */
                 thrown = gocoro_fetch_exc();
             } else {
                 PyObject *val = NULL;
-                PySendResult sr = gc_delegate_send(it, Py_None, &val);
+                PySendResult sr;
+                if (Py_EnterRecursiveCall(" while awaiting in a gocoro object")) {
+                    sr = PYGEN_ERROR;
+                } else {
+                    sr = gc_delegate_send(it, Py_None, &val);
+                    Py_LeaveRecursiveCall();
+                }
                 if (sr == PYGEN_NEXT) {
                     c->await_obj = it;
                     c->status = GC_SUSPENDED;
@@ -392,7 +423,16 @@ static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presul
     c->status = GC_RUNNING;
     if (c->await_obj != NULL) {
         PyObject *val = NULL;
+        /* a chain of native awaits recurses in C: bound it like CPython bounds C recursion */
+        if (Py_EnterRecursiveCall(" while awaiting in a gocoro object")) {
+            PyObject *err = gocoro_fetch_exc();
+            Py_CLEAR(c->await_obj);
+            int out = gc_run(c, NULL, err, presult);
+            Py_DECREF(err);
+            return out;
+        }
         PySendResult sr = gc_delegate_send(c->await_obj, arg, &val);
+        Py_LeaveRecursiveCall();
         if (sr == PYGEN_NEXT) {
             c->status = GC_SUSPENDED;
             *presult = val;
@@ -422,16 +462,19 @@ static PyObject *gc_send_method(PyObject *self, PyObject *arg)
     return NULL;
 }
 
-/* Close a delegated iterator: 0 ok, -1 with an exception set. */
+/* Close a delegated iterator: 0 ok, -1 with an exception set (to be thrown into the body).
+ * As in CPython, failing to look up a delegate's close() is only reported as unraisable. */
 static int gc_close_iter(PyObject *it)
 {
     PyObject *ret;
-    if (PyGen_CheckExact(it) || PyCoro_CheckExact(it) || Py_TYPE(it) == &GoCoro_CoroutineType_Impl) {
+    if (PyGen_CheckExact(it) || PyCoro_CheckExact(it) || GoCoro_Check(it)) {
         ret = PyObject_CallMethod(it, "close", NULL);
     } else {
         PyObject *meth;
-        if (PyObject_GetOptionalAttrString_compat(it, "close", &meth) < 0)
-            return -1;
+        if (PyObject_GetOptionalAttrString_compat(it, "close", &meth) < 0) {
+            PyErr_WriteUnraisable(it);
+            return 0;
+        }
         if (meth == NULL)
             return 0;
         ret = PyObject_CallNoArgs(meth);
@@ -441,101 +484,6 @@ static int gc_close_iter(PyObject *it)
         return -1;
     Py_DECREF(ret);
     return 0;
-}
-
-/*
- * Throw the exception instance `exc` (borrowed) into the object.  close_on_genexit: a
- * GeneratorExit closes the delegated iterator instead of being thrown into it (as CPython).
- */
-static int gc_throw_exc(GoCoroObject *c, PyObject *exc, int close_on_genexit, PyObject **presult)
-{
-    *presult = NULL;
-    if (c->status == GC_RUNNING) {
-        PyErr_Format(PyExc_ValueError, "%s already executing", gc_kind_word(c));
-        return PYGEN_ERROR;
-    }
-    if (c->status == GC_CLOSED) {
-        if (c->kind == GOCORO_KIND_COROUTINE)
-            PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
-        else
-            gocoro_restore_exc(Py_NewRef(exc));
-        return PYGEN_ERROR;
-    }
-    if (c->status == GC_CREATED) {
-        /* the body never started: the exception propagates straight out */
-        c->status = GC_CLOSED;
-        gocoro_restore_exc(Py_NewRef(exc));
-        gc_finish_error(c);
-        gc_release(c);
-        return PYGEN_ERROR;
-    }
-    PyObject *yf = c->await_obj;
-    if (yf != NULL) {
-        if (close_on_genexit && PyErr_GivenExceptionMatches(exc, PyExc_GeneratorExit)) {
-            c->status = GC_RUNNING;
-            int err = gc_close_iter(yf);
-            c->status = GC_SUSPENDED;
-            Py_CLEAR(c->await_obj);
-            if (err < 0) {
-                PyObject *e2 = gocoro_fetch_exc();
-                c->status = GC_RUNNING;
-                int out = gc_run(c, NULL, e2, presult);
-                Py_DECREF(e2);
-                return out;
-            }
-            goto throw_here;
-        }
-        PyObject *ret;
-        Py_INCREF(yf);
-        c->status = GC_RUNNING;
-        if (Py_TYPE(yf) == &GoCoro_CoroutineType_Impl) {
-            int sr = gc_throw_exc((GoCoroObject *)yf, exc, close_on_genexit, &ret);
-            if (sr == PYGEN_RETURN) {
-                Py_DECREF(yf);
-                return gc_resume_after_delegate(c, PYGEN_RETURN, ret, presult);
-            }
-        } else if (PyGen_CheckExact(yf) || PyCoro_CheckExact(yf)) {
-            ret = PyObject_CallMethod(yf, "throw", "O", exc);
-        } else {
-            PyObject *meth;
-            if (PyObject_GetOptionalAttrString_compat(yf, "throw", &meth) < 0) {
-                Py_DECREF(yf);
-                PyObject *e2 = gocoro_fetch_exc();
-                Py_CLEAR(c->await_obj);
-                int out = gc_run(c, NULL, e2, presult);
-                Py_DECREF(e2);
-                return out;
-            }
-            if (meth == NULL) {
-                Py_DECREF(yf);
-                c->status = GC_SUSPENDED;
-                Py_CLEAR(c->await_obj);
-                goto throw_here;
-            }
-            ret = PyObject_CallOneArg(meth, exc);
-            Py_DECREF(meth);
-        }
-        Py_DECREF(yf);
-        if (ret != NULL) {
-            c->status = GC_SUSPENDED;
-            *presult = ret;
-            return PYGEN_NEXT;
-        }
-        /* the delegate finished: StopIteration carries its return value */
-        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
-            PyObject *val = NULL;
-            PyObject *si = gocoro_fetch_exc();
-            val = PyObject_GetAttrString(si, "value");
-            Py_DECREF(si);
-            if (val == NULL)
-                return gc_resume_after_delegate(c, PYGEN_ERROR, NULL, presult);
-            return gc_resume_after_delegate(c, PYGEN_RETURN, val, presult);
-        }
-        return gc_resume_after_delegate(c, PYGEN_ERROR, NULL, presult);
-    }
-throw_here:
-    c->status = GC_RUNNING;
-    return gc_run(c, NULL, exc, presult);
 }
 
 /* Normalise throw()'s (typ[, val[, tb]]) into an exception instance (new ref) or NULL. */
@@ -581,29 +529,134 @@ static PyObject *gc_make_throw_exc(PyObject *typ, PyObject *val, PyObject *tb)
     return exc;
 }
 
-/*
- * throw() with raw arguments.  Like CPython, the arguments are only validated where the
- * exception lands: with a delegated awaitable, an invalid throw() raises its TypeError inside
- * the delegate, so it reaches our step as a thrown exception (and ends the delegation).
- */
-static int gc_throw_args(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs, int close_on_genexit,
-                         PyObject **res)
+/* The thrown exception lands in this object's own step (no delegate involved). */
+static int gc_throw_here(GoCoroObject *c, PyObject *exc, PyObject **presult)
 {
-    *res = NULL;
-    PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
-    if (exc == NULL) {
-        if (c->status != GC_SUSPENDED || c->await_obj == NULL)
-            return PYGEN_ERROR;
-        PyObject *err = gocoro_fetch_exc();
-        Py_CLEAR(c->await_obj);
-        c->status = GC_RUNNING;
-        int sr = gc_run(c, NULL, err, res);
-        Py_DECREF(err);
-        return sr;
+    if (c->status == GC_CLOSED) {
+        if (c->kind == GOCORO_KIND_COROUTINE)
+            PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        else
+            gocoro_restore_exc(Py_NewRef(exc));
+        return PYGEN_ERROR;
     }
-    int sr = gc_throw_exc(c, exc, close_on_genexit, res);
+    if (c->status == GC_CREATED) {
+        /* the body never started: the exception propagates straight out */
+        c->status = GC_CLOSED;
+        gocoro_restore_exc(Py_NewRef(exc));
+#if PY_VERSION_HEX >= 0x030C0000
+        /* 3.12+ does not run an unstarted frame at all: no PEP 479 conversion either */
+        GoCoroCode *code = c->code;
+        _PyTraceback_Add(code->spec.name, code->filename_c, (int)code->spec.firstlineno);
+#else
+        gc_finish_error(c);
+#endif
+        gc_release(c);
+        return PYGEN_ERROR;
+    }
+    c->status = GC_RUNNING;
+    return gc_run(c, NULL, exc, presult);
+}
+
+/*
+ * throw(*args) into the object.  Like CPython, the arguments travel unvalidated down the chain
+ * of delegates and are checked where the exception lands: a delegate with its own throw()
+ * method receives exactly what the caller passed.  close_on_genexit: a GeneratorExit closes
+ * the delegate instead of being thrown into it (throw()/close()), athrow() passes 0.
+ */
+static int gc_throw(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs, int close_on_genexit,
+                    PyObject **presult)
+{
+    *presult = NULL;
+    if (c->status == GC_RUNNING) {
+        PyErr_Format(PyExc_ValueError, "%s already executing", gc_kind_word(c));
+        return PYGEN_ERROR;
+    }
+    PyObject *yf = c->status == GC_SUSPENDED ? c->await_obj : NULL;
+    if (yf != NULL) {
+        if (close_on_genexit && PyErr_GivenExceptionMatches(args[0], PyExc_GeneratorExit)) {
+            c->status = GC_RUNNING;
+            int err = gc_close_iter(yf);
+            c->status = GC_SUSPENDED;
+            Py_CLEAR(c->await_obj);
+            if (err < 0) {
+                PyObject *e2 = gocoro_fetch_exc();
+                c->status = GC_RUNNING;
+                int out = gc_run(c, NULL, e2, presult);
+                Py_DECREF(e2);
+                return out;
+            }
+            goto throw_here;
+        }
+        PyObject *ret = NULL;
+        Py_INCREF(yf);
+        if (GoCoro_Check(yf) && ((GoCoroObject *)yf)->kind <= GOCORO_KIND_GENERATOR) {
+            c->status = GC_RUNNING;
+            int sr = PYGEN_ERROR;
+            if (!Py_EnterRecursiveCall(" while throwing into a gocoro object")) {
+                sr = gc_throw((GoCoroObject *)yf, args, nargs, close_on_genexit, &ret);
+                Py_LeaveRecursiveCall();
+            }
+            Py_DECREF(yf);
+            if (sr == PYGEN_NEXT) {
+                c->status = GC_SUSPENDED;
+                *presult = ret;
+                return PYGEN_NEXT;
+            }
+            return gc_resume_after_delegate(c, sr, ret, presult);
+        }
+        if (PyGen_CheckExact(yf) || PyCoro_CheckExact(yf)) {
+            /* validated "inside" the delegate: a bad throw() raises there and lands here */
+            PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
+            if (exc != NULL) {
+                c->status = GC_RUNNING;
+                ret = PyObject_CallMethod(yf, "throw", "O", exc);
+                Py_DECREF(exc);
+            }
+        } else {
+            PyObject *meth;
+            if (PyObject_GetOptionalAttrString_compat(yf, "throw", &meth) < 0) {
+                Py_DECREF(yf); /* the lookup error leaves throw() untouched */
+                return PYGEN_ERROR;
+            }
+            if (meth == NULL) {
+                Py_DECREF(yf);
+                PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL,
+                                                  nargs > 2 ? args[2] : NULL);
+                if (exc == NULL)
+                    return PYGEN_ERROR;
+                Py_CLEAR(c->await_obj);
+                int out = gc_throw_here(c, exc, presult);
+                Py_DECREF(exc);
+                return out;
+            }
+            c->status = GC_RUNNING;
+            ret = PyObject_Vectorcall(meth, args, (size_t)nargs, NULL);
+            Py_DECREF(meth);
+        }
+        Py_DECREF(yf);
+        if (ret != NULL) {
+            c->status = GC_SUSPENDED;
+            *presult = ret;
+            return PYGEN_NEXT;
+        }
+        c->status = GC_RUNNING;
+        /* the delegate finished: StopIteration carries its return value */
+        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            PyObject *si = gocoro_fetch_exc();
+            PyObject *val = PyObject_GetAttrString(si, "value");
+            Py_DECREF(si);
+            if (val != NULL)
+                return gc_resume_after_delegate(c, PYGEN_RETURN, val, presult);
+        }
+        return gc_resume_after_delegate(c, PYGEN_ERROR, NULL, presult);
+    }
+throw_here:;
+    PyObject *exc = gc_make_throw_exc(args[0], nargs > 1 ? args[1] : NULL, nargs > 2 ? args[2] : NULL);
+    if (exc == NULL)
+        return PYGEN_ERROR;
+    int out = gc_throw_here(c, exc, presult);
     Py_DECREF(exc);
-    return sr;
+    return out;
 }
 
 static PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -624,7 +677,7 @@ static PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize
     }
 #endif
     PyObject *res = NULL;
-    int sr = gc_throw_args((GoCoroObject *)self, args, nargs, 1, &res);
+    int sr = gc_throw((GoCoroObject *)self, args, nargs, 1, &res);
     if (sr == PYGEN_NEXT)
         return res;
     if (sr == PYGEN_RETURN) {
@@ -663,6 +716,12 @@ static PyObject *gc_close_method(PyObject *self, PyObject *unused)
     if (sr == PYGEN_NEXT || sr == GC_ITEM) {
         Py_DECREF(res);
         PyErr_Format(PyExc_RuntimeError, "%s ignored GeneratorExit", gc_kind_word(c));
+        return NULL;
+    }
+    if (sr == PYGEN_RETURN && c->kind >= GOCORO_KIND_ASYNC_GENERATOR) {
+        /* an async generator returning on GeneratorExit surfaces as StopAsyncIteration */
+        Py_DECREF(res);
+        PyErr_SetNone(PyExc_StopAsyncIteration);
         return NULL;
     }
     if (sr == PYGEN_RETURN) {
@@ -1137,6 +1196,8 @@ static PyObject *it_iternext(PyObject *self)
     }
     c->status = GC_CLOSED;
     if (r == GOCORO_RETURN) {
+        if (res != NULL && res != Py_None)
+            gc_set_stop_iteration(res); /* the return value becomes StopIteration.value */
         Py_XDECREF(res);
         gc_release(c);
         return NULL;
@@ -1311,6 +1372,10 @@ static PyObject *ag_aclose(PyObject *self, PyObject *unused)
 static void aw_dealloc(PyObject *self)
 {
     AGAwaitable *a = (AGAwaitable *)self;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (a->state == AW_INIT && PyObject_CallFinalizerFromDealloc(self) < 0)
+        return; /* resurrected */
+#endif
     PyObject_GC_UnTrack(self);
     Py_CLEAR(a->gen);
     Py_CLEAR(a->sendval);
@@ -1337,7 +1402,9 @@ static PyObject *asend_send(PyObject *self, PyObject *arg)
     }
     if (a->state == AW_INIT) {
         if (g->ag_running_async) {
+#if PY_VERSION_HEX >= 0x030D0000
             a->state = AW_CLOSED;
+#endif
             PyErr_SetString(PyExc_RuntimeError, "anext(): asynchronous generator is already running");
             return NULL;
         }
@@ -1363,7 +1430,7 @@ static PyObject *asend_iternext(PyObject *self) { return asend_send(self, NULL);
 static PyObject *ag_throw_into(GoCoroObject *g, PyObject *const *args, Py_ssize_t nargs, int close_on_genexit,
                                int *sr_out, PyObject **res)
 {
-    *sr_out = gc_throw_args(g, args, nargs, close_on_genexit, res);
+    *sr_out = gc_throw(g, args, nargs, close_on_genexit, res);
     return *res;
 }
 
@@ -1384,20 +1451,74 @@ static PyObject *asend_throw(PyObject *self, PyObject *const *args, Py_ssize_t n
                                   "use the single-arg signature instead.", 1) < 0)
         return NULL;
 #endif
+#if PY_VERSION_HEX >= 0x030D0000
+    if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
+        if (a->gen->ag_running_async) {
+            a->state = AW_CLOSED;
+            PyErr_SetString(PyExc_RuntimeError, "anext(): asynchronous generator is already running");
+            return NULL;
+        }
+        a->state = AW_ITER;
+        a->gen->ag_running_async = 1;
+    }
+#endif
     int sr;
     PyObject *res = NULL;
     ag_throw_into(a->gen, args, nargs, 1, &sr, &res);
     res = ag_unwrap(a->gen, sr, res);
-    if (res == NULL)
+    if (res == NULL) {
+#if PY_VERSION_HEX >= 0x030D0000
+        a->gen->ag_running_async = 0;
+#endif
         a->state = AW_CLOSED;
+    }
     return res;
 }
 
+static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 static PyObject *aw_close(PyObject *self, PyObject *unused)
 {
-    ((AGAwaitable *)self)->state = AW_CLOSED;
+    AGAwaitable *a = (AGAwaitable *)self;
+#if PY_VERSION_HEX >= 0x030D0000
+    /* 3.13: closing the awaitable throws GeneratorExit into the generator */
+    if (a->state == AW_CLOSED)
+        Py_RETURN_NONE;
+    PyObject *exc = PyExc_GeneratorExit;
+    PyObject *res = a->is_athrow ? athrow_throw(self, &exc, 1) : asend_throw(self, &exc, 1);
+    if (res != NULL) {
+        Py_DECREF(res);
+        PyErr_SetString(PyExc_RuntimeError, "coroutine ignored GeneratorExit");
+        return NULL;
+    }
+    if (PyErr_ExceptionMatches(PyExc_StopIteration) || PyErr_ExceptionMatches(PyExc_StopAsyncIteration) ||
+        PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return NULL;
+#else
+    a->state = AW_CLOSED;
     Py_RETURN_NONE;
+#endif
 }
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* 3.13: an __anext__()/asend()/athrow()/aclose() awaitable dropped unawaited warns. */
+static void aw_finalize(PyObject *self)
+{
+    AGAwaitable *a = (AGAwaitable *)self;
+    if (a->state != AW_INIT)
+        return;
+    PyObject *saved = gocoro_fetch_exc();
+    const char *meth = !a->is_athrow ? "asend" : a->args == NULL ? "aclose" : "athrow";
+    if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine method '%s' of '%U' was never awaited",
+                         meth, gc_qualname(a->gen)) < 0)
+        PyErr_WriteUnraisable(self);
+    if (saved != NULL)
+        gocoro_restore_exc(saved);
+}
+#endif
 
 /* athrow()/aclose() awaitable: send */
 static PyObject *athrow_send(PyObject *self, PyObject *arg)
@@ -1439,7 +1560,7 @@ static PyObject *athrow_send(PyObject *self, PyObject *arg)
             PyObject *exc = PyObject_CallNoArgs(PyExc_GeneratorExit);
             if (exc == NULL)
                 goto check_error;
-            sr = gc_throw_exc(g, exc, 0, &res);
+            sr = gc_throw(g, &exc, 1, 0, &res);
             Py_DECREF(exc);
             goto aclose_result;
         }
@@ -1451,12 +1572,8 @@ static PyObject *athrow_send(PyObject *self, PyObject *arg)
     }
     /* AW_ITER */
     sr = gc_send_impl(g, arg ? arg : Py_None, &res);
-    if (a->args != NULL) {
-        res = ag_unwrap(g, sr, res);
-        if (res == NULL)
-            goto check_error;
-        return res;
-    }
+    if (a->args != NULL) /* as CPython: the awaitable stays usable after an item or an error */
+        return ag_unwrap(g, sr, res);
 aclose_result:
     if (sr == PYGEN_NEXT)
         return res;
@@ -1497,9 +1614,51 @@ static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited aclose()/athrow()");
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (nargs > 1 && PyErr_WarnEx(PyExc_DeprecationWarning,
+                                  "the (type, exc, tb) signature of throw() is deprecated, "
+                                  "use the single-arg signature instead.", 1) < 0)
+        return NULL;
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
+        if (g->ag_running_async) {
+            a->state = AW_CLOSED;
+            PyErr_SetString(PyExc_RuntimeError, a->args == NULL
+                                                    ? "aclose(): asynchronous generator is already running"
+                                                    : "athrow(): asynchronous generator is already running");
+            return NULL;
+        }
+        a->state = AW_ITER;
+        g->ag_running_async = 1;
+    }
+#endif
     int sr;
     PyObject *res = NULL;
     ag_throw_into(g, args, nargs, 1, &sr, &res);
+#if PY_VERSION_HEX < 0x030D0000
+    /* up to 3.12, throw() on these awaitables never changes the awaitable's own state */
+    if (a->args != NULL)
+        return ag_unwrap(g, sr, res);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == GC_ITEM) { /* (except this one, which closes it) */
+        Py_DECREF(res);
+        g->ag_running_async = 0;
+        a->state = AW_CLOSED;
+        PyErr_SetString(PyExc_RuntimeError, "async generator ignored GeneratorExit");
+        return NULL;
+    }
+    if (sr == PYGEN_RETURN) {
+        Py_DECREF(res);
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration) || PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        PyErr_Clear();
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+    return NULL;
+#endif
     if (a->args != NULL) {
         res = ag_unwrap(g, sr, res);
         if (res == NULL) {
@@ -1557,6 +1716,9 @@ PyTypeObject GoCoro_AGASendType_Impl = {
     .tp_traverse = aw_traverse,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = asend_iternext,
+#if PY_VERSION_HEX >= 0x030D0000
+    .tp_finalize = aw_finalize,
+#endif
     .tp_methods = asend_methods,
 };
 
@@ -1570,6 +1732,9 @@ PyTypeObject GoCoro_AGAThrowType_Impl = {
     .tp_traverse = aw_traverse,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = athrow_iternext,
+#if PY_VERSION_HEX >= 0x030D0000
+    .tp_finalize = aw_finalize,
+#endif
     .tp_methods = athrow_methods,
 };
 

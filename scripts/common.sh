@@ -95,6 +95,7 @@ build_all() {
 build_examples() {
   local v=$1 py=$2
   build_ext "$v" "$py" demo_native "$ROOT/examples/demo_native.c"
+  bash "$ROOT/examples/build_examples.sh" "$v" "$py"   # Cython and Rust examples
 }
 
 pypath_for() { echo "$ROOT/build/py$1:$ROOT/build/py$1/ext:$ROOT/tests:$ROOT"; }

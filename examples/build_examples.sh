@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build the Rust and Cython example extensions for one CPython into build/pyX.Y/ext:
+#   bash examples/build_examples.sh X.Y /path/to/venv/python
+#   rust_native<EXT_SUFFIX>  examples/rust_native (cargo; skipped with a note when cargo is missing)
+#   cy_native<EXT_SUFFIX>    examples/cy_native.pyx (the venv's Cython + cc; skipped without Cython)
+# (demo_native, the C example, is built by build_examples in scripts/common.sh.)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/common.sh"
+
+v=${1:?usage: build_examples.sh X.Y PYTHON}
+py=${2:?usage: build_examples.sh X.Y PYTHON}
+case "$py" in /*) ;; */*) py="$(cd "$(dirname "$py")" && pwd)/$(basename "$py")" ;; esac  # cargo runs elsewhere
+out="$ROOT/build/py$v/ext"
+suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+mkdir -p "$out"
+
+# ---- Cython: examples/cy_native.pyx -------------------------------------------------------
+pyx="$ROOT/examples/cy_native.pyx"
+gen="$ROOT/build/py$v/cython/cy_native.c"
+if ! "$py" -c 'import Cython' 2>/dev/null; then
+  log "Cython is not installed for Python $v: skipping cy_native"
+elif [ -f "$out/cy_native$suffix" ] && [ "$out/cy_native$suffix" -nt "$pyx" ] &&
+     [ "$out/cy_native$suffix" -nt "$ROOT/include/gocoro.h" ] &&
+     [ "$out/cy_native$suffix" -nt "${BASH_SOURCE[0]}" ]; then
+  : # up to date
+else
+  log "building cy_native (Cython) for Python $v"
+  mkdir -p "$(dirname "$gen")"
+  "$py" -m cython -3 "$pyx" -o "$gen"
+  build_ext "$v" "$py" cy_native "$gen"
+fi
+
+# ---- Rust: examples/rust_native -----------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+  log "cargo not found: skipping rust_native (install Rust, e.g. with rustup, to build it)"
+else
+  log "building rust_native (cargo) for Python $v"
+  target="$ROOT/build/cargo-target/py$v"  # one target dir per CPython: rebuilds stay incremental
+  # PYO3_PYTHON picks the interpreter pyo3-ffi is configured for; PYO3_BUILD_EXTENSION_MODULE
+  # keeps libpython out of the link (the symbols come from the importing interpreter).
+  PYO3_PYTHON="$py" PYO3_BUILD_EXTENSION_MODULE=1 \
+    cargo build --release --locked --quiet \
+      --manifest-path "$ROOT/examples/rust_native/Cargo.toml" --target-dir "$target"
+  cp "$target/release/librust_native.so" "$out/rust_native$suffix"
+fi
