@@ -940,8 +940,13 @@ static PyObject *gc_get_frame(PyObject *self, void *closure)
                                    gc_frame_globals, NULL);
 #if PY_VERSION_HEX < 0x030B0000
     /* 3.10's inspect.getcoroutinestate tells CREATED from SUSPENDED by f_lasti == -1 */
-    if (f != NULL && c->status != GC_CREATED)
+    if (f != NULL && c->status != GC_CREATED) {
         f->f_lasti = 0;
+        /* ... and computes f_lineno from f_lasti unless f_trace is set; the empty code object
+         * has no line table, so pin the line explicitly (the frame never runs) */
+        f->f_lineno = (int)c->code->spec.firstlineno;
+        Py_XSETREF(f->f_trace, Py_NewRef(Py_None));
+    }
 #endif
     return (PyObject *)f;
 }
