@@ -404,12 +404,28 @@ static int gc_check_resumable(GoCoroObject *c, PyObject *arg, int closing)
 }
 
 /* Resume with `arg` (send).  Returns PYGEN_* or GC_ITEM (async generators only). */
+static __attribute__((noinline)) int gc_send_slow(GoCoroObject *c, PyObject *arg, PyObject **presult);
+
+/* The per-step hot path: a suspended object with no delegate whose step yields a value.  Kept
+ * tiny and inlined into every slot; everything else lives out of line (no register spills). */
 static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult)
 {
     if (GC_LIKELY(c->status == GC_SUSPENDED && c->await_obj == NULL)) {
         c->status = GC_RUNNING;
-        return gc_run(c, arg, NULL, presult);
+        PyObject *res = NULL;
+        int r = c->code->spec.step((PyObject *)c, c->state, arg, NULL, &res);
+        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL)) {
+            c->status = GC_SUSPENDED;
+            *presult = res;
+            return PYGEN_NEXT;
+        }
+        return gc_after_step(c, r, res, presult);
     }
+    return gc_send_slow(c, arg, presult);
+}
+
+static int gc_send_slow(GoCoroObject *c, PyObject *arg, PyObject **presult)
+{
     if (c->status != GC_SUSPENDED) {
         if (c->status == GC_CLOSED && c->kind != GOCORO_KIND_COROUTINE) {
             *presult = Py_NewRef(Py_None); /* an exhausted generator just stops again */
@@ -1069,8 +1085,8 @@ static int wr_traverse(PyObject *self, visitproc visit, void *arg)
 static PyObject *wr_iternext(PyObject *self)
 {
     PyObject *res = NULL;
-    PySendResult sr = gc_am_send((PyObject *)((GoCoroWrapper *)self)->coro, Py_None, &res);
-    if (sr == PYGEN_NEXT)
+    int sr = gc_send_impl(((GoCoroWrapper *)self)->coro, Py_None, &res);
+    if (GC_LIKELY(sr == PYGEN_NEXT))
         return res;
     if (sr == PYGEN_RETURN) {
         if (res != Py_None)
