@@ -41,10 +41,15 @@
  *                  cr_await, send/throw/close are forwarded) and the next step receives its
  *                  return value as `sent` or its exception as `thrown`.
  *   GOCORO_RETURN  finished; *result is the return value (StopIteration.value).
- *   GOCORO_ERROR   finished with the Python exception that is set; *result is ignored.
- *                  A StopIteration raised here becomes RuntimeError (PEP 479), and the
- *                  traceback gains a frame naming the spec's name, filename and line.
- *   GOCORO_ITEM    async generators only: *result is the next item (`yield` in an async def).
+ *   GOCORO_ERROR   finished with the Python exception that is set; a *result set anyway is
+ *                  released.  A StopIteration raised here becomes RuntimeError (PEP 479;
+ *                  also StopAsyncIteration in async generators), and the traceback gains a
+ *                  frame naming the spec's name, filename and line.
+ *   GOCORO_ITEM    async generators/iterators only: *result is the next item (`yield` in an
+ *                  async def).
+ * Misuse is reported, never crashes: ERROR without an exception, NEXT/AWAIT/ITEM without a
+ * result, RETURN with an exception set, or an unknown code raise SystemError.  A NULL result
+ * with RETURN means None.
  *
  * A step must not call back into its own object (that raises "... already executing").
  * All callbacks run with the GIL held.
@@ -75,13 +80,17 @@ extern "C" {
 #define GOCORO_KIND_GENERATOR       1u /* gocoro.Generator: __next__/send/throw/close; NEXT is
                                           `yield`, AWAIT is `yield from` an iterable */
 #define GOCORO_KIND_ITERATOR        2u /* gocoro.Iterator: __next__ only, step called directly
-                                          with sent=None; NEXT = item, RETURN = end */
+                                          with sent=None and never thrown into; NEXT = item,
+                                          RETURN = end (a non-None result becomes
+                                          StopIteration.value); an ERROR with StopIteration
+                                          set simply ends iteration (no PEP 479 here) */
 #define GOCORO_KIND_ASYNC_GENERATOR 3u /* gocoro.AsyncGenerator: __anext__/asend/athrow/aclose;
                                           ITEM is `yield`, NEXT yields to the event loop,
                                           AWAIT is `await`, RETURN ends (value ignored);
                                           sys.set_asyncgen_hooks is honoured */
 #define GOCORO_KIND_ASYNC_ITERATOR  4u /* gocoro.AsyncIterator: __aiter__/__anext__ only; step
-                                          results as for async generators, no hooks */
+                                          results as for async generators, no hooks; an ERROR
+                                          with StopAsyncIteration set ends iteration */
 
 struct _object;                       /* CPython's PyObject */
 typedef struct _object GoCoroPyObject; /* never dereferenced by this header */
