@@ -213,7 +213,9 @@ EOF
   nm -D --defined-only "$lib" | awk '{print $NF}' | sort >"$TMP/syms"
   missing=""
   for s in PyInit_gocoro GoCoro_Prepare GoCoro_New GoCoro_GetState GoCoro_RaisePanic \
-           GoCoro_Rethrow GoCoro_Check GoCoro_CoroutineType GoCoro_PanicException; do
+           GoCoro_Rethrow GoCoro_Check GoCoro_CoroutineType GoCoro_PanicException \
+           GoCoro_WakerNew GoCoro_WakerWait GoCoro_Wake GoCoro_WakerRetain GoCoro_WakerRelease \
+           GoCoro_RunBlocking; do
     grep -qx "$s" "$TMP/syms" || missing="$missing $s"
   done
   if [ -z "$missing" ]; then ok "py$v: exports PyInit_gocoro and the GoCoro_* functions"
