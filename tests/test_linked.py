@@ -75,3 +75,15 @@ def test_import_capsule_module_first_in_fresh_process():
         print("OK")
     """, timeout=60, extra_env={"PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), describe(proc)
+
+
+def test_linked_wakers_and_blocking_work():
+    """The waker and executor functions work through the direct (-lgocoro) API too."""
+    async def main():
+        w = await _gocoro_linked.wake_soon()
+        s = await _gocoro_linked.blocking_add(40, 2)
+        many = await asyncio.gather(*(_gocoro_linked.blocking_add(i, i) for i in range(50)))
+        return w, s, many
+    w, s, many = asyncio.run(main())
+    assert (w, s) == ("woken", 42)
+    assert many == [2 * i for i in range(50)]

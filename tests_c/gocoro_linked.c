@@ -13,6 +13,7 @@
 #include <Python.h>
 #include "gocoro.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -142,7 +143,103 @@ static PyObject *l_check(PyObject *mod, PyObject *obj)
     return PyLong_FromLong(r);
 }
 
+/* ---- wakers and blocking work through the direct (-lgocoro) API ---- */
+
+typedef struct {
+    GoCoroWaker *waker;
+    int phase;
+} WakeState;
+
+static int wake_step(GoCoroPyObject *self, void *state, GoCoroPyObject *sent, GoCoroPyObject *thrown,
+                     GoCoroPyObject **result)
+{
+    WakeState *st = (WakeState *)state;
+    if (thrown != NULL)
+        return GoCoro_Rethrow(thrown);
+    if (st->phase == 0) {
+        st->phase = 1;
+        st->waker = GoCoro_WakerNew();
+        if (st->waker == NULL)
+            return GOCORO_ERROR;
+        GoCoro_Wake(st->waker); /* woken before the wait: the wait completes at once */
+        GoCoro_Wake(st->waker); /* idempotent */
+        *result = GoCoro_WakerWait(st->waker);
+        return *result ? GOCORO_AWAIT : GOCORO_ERROR;
+    }
+    *result = (GoCoroPyObject *)PyUnicode_FromString("woken");
+    return *result ? GOCORO_RETURN : GOCORO_ERROR;
+}
+
+static void wake_finalize(void *state)
+{
+    WakeState *st = (WakeState *)state;
+    GoCoro_WakerRelease(st->waker); /* NULL is ignored */
+    st->waker = NULL;
+}
+
+static const GoCoroSpec wake_spec = {
+    .abi_version = GOCORO_ABI_VERSION,
+    .struct_size = sizeof(GoCoroSpec),
+    .kind = GOCORO_KIND_COROUTINE,
+    .name = "wake_soon",
+    .qualname = "_gocoro_linked.wake_soon",
+    .filename = __FILE__,
+    .firstlineno = __LINE__,
+    .state_size = sizeof(WakeState),
+    .step = wake_step,
+    .finalize = wake_finalize,
+};
+
+static GoCoroCode *wake_code;
+
+static PyObject *l_wake_soon(PyObject *mod, PyObject *unused)
+{
+    if (wake_code == NULL && (wake_code = GoCoro_Prepare(&wake_spec)) == NULL)
+        return NULL;
+    return (PyObject *)GoCoro_New(wake_code, NULL, 0, NULL);
+}
+
+typedef struct { long a, b; } AddArgs;
+
+static void *add_fn(void *arg, const volatile int32_t *cancelled)
+{
+    AddArgs *x = (AddArgs *)arg;
+    (void)cancelled;
+    x->a += x->b; /* "blocking" work, without the GIL */
+    return x;
+}
+
+static GoCoroPyObject *add_to_python(void *arg, void *ret)
+{
+    long v = ((AddArgs *)ret)->a;
+    free(arg);
+    return (GoCoroPyObject *)PyLong_FromLong(v);
+}
+
+static void add_cleanup(void *arg, void *ret)
+{
+    (void)ret;
+    free(arg);
+}
+
+static PyObject *l_blocking_add(PyObject *mod, PyObject *args)
+{
+    AddArgs *x = (AddArgs *)malloc(sizeof(AddArgs));
+    if (x == NULL)
+        return PyErr_NoMemory();
+    if (!PyArg_ParseTuple(args, "ll:blocking_add", &x->a, &x->b)) {
+        free(x);
+        return NULL;
+    }
+    PyObject *aw = (PyObject *)GoCoro_RunBlocking(add_fn, x, add_to_python, add_cleanup, 0.0);
+    if (aw == NULL)
+        free(x); /* on failure the caller still owns arg */
+    return aw;
+}
+
 static PyMethodDef methods[] = {
+    {"wake_soon", l_wake_soon, METH_NOARGS, NULL},
+    {"blocking_add", l_blocking_add, METH_VARARGS, NULL},
     {"make", (PyCFunction)(void (*)(void))l_make, METH_VARARGS | METH_KEYWORDS, NULL},
     {"panic_step", l_panic_step, METH_O, NULL},
     {"coroutine_type", l_coroutine_type, METH_NOARGS, NULL},
