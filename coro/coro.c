@@ -1019,19 +1019,20 @@ static PyAsyncMethods gc_as_async = {
     .am_send = gc_am_send,
 };
 
+/* The slots every gocoro object type shares: the layout (GoCoroObject + inline state), GC,
+ * weak references and the common deallocator (which GoCoro_Check relies on). */
+#define GC_OBJECT_SLOTS                                                                        \
+    .tp_basicsize = offsetof(GoCoroObject, state), .tp_itemsize = 1, .tp_dealloc = gc_dealloc, \
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, .tp_traverse = gc_traverse,             \
+    .tp_clear = gc_clear, .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist)
+
 PyTypeObject GoCoro_CoroutineType_Impl = {
     PyVarObject_HEAD_INIT(NULL, 0)
+    GC_OBJECT_SLOTS,
     .tp_name = "gocoro.Coroutine",
-    .tp_basicsize = offsetof(GoCoroObject, state),
-    .tp_itemsize = 1,
-    .tp_dealloc = gc_dealloc,
     .tp_as_async = &gc_as_async,
     .tp_repr = gc_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A native coroutine implemented by a C step function (gocoro).",
-    .tp_traverse = gc_traverse,
-    .tp_clear = gc_clear,
-    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
     .tp_iternext = gen_iternext, /* for the interpreter's await loop; __next__ is hidden */
     .tp_methods = gc_methods,
     .tp_getset = gc_getset,
@@ -1179,17 +1180,11 @@ static PyAsyncMethods gen_as_async = {.am_send = gc_am_send};
 
 PyTypeObject GoCoro_GeneratorType_Impl = {
     PyVarObject_HEAD_INIT(NULL, 0)
+    GC_OBJECT_SLOTS,
     .tp_name = "gocoro.Generator",
-    .tp_basicsize = offsetof(GoCoroObject, state),
-    .tp_itemsize = 1,
-    .tp_dealloc = gc_dealloc,
     .tp_as_async = &gen_as_async,
     .tp_repr = gc_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A native generator implemented by a C step function (gocoro).",
-    .tp_traverse = gc_traverse,
-    .tp_clear = gc_clear,
-    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = gen_iternext,
     .tp_methods = gen_methods,
@@ -1255,16 +1250,10 @@ static PyGetSetDef it_getset[] = {
 
 PyTypeObject GoCoro_IteratorType_Impl = {
     PyVarObject_HEAD_INIT(NULL, 0)
+    GC_OBJECT_SLOTS,
     .tp_name = "gocoro.Iterator",
-    .tp_basicsize = offsetof(GoCoroObject, state),
-    .tp_itemsize = 1,
-    .tp_dealloc = gc_dealloc,
     .tp_repr = it_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A native iterator whose __next__ is a C step function (gocoro).",
-    .tp_traverse = gc_traverse,
-    .tp_clear = gc_clear,
-    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = it_iternext,
     .tp_methods = it_methods,
@@ -1801,17 +1790,11 @@ static PyObject *ai_repr(PyObject *self)
 
 PyTypeObject GoCoro_AsyncIterType_Impl = {
     PyVarObject_HEAD_INIT(NULL, 0)
+    GC_OBJECT_SLOTS,
     .tp_name = "gocoro.AsyncIterator",
-    .tp_basicsize = offsetof(GoCoroObject, state),
-    .tp_itemsize = 1,
-    .tp_dealloc = gc_dealloc,
     .tp_as_async = &ag_as_async,
     .tp_repr = ai_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A native async iterator whose __anext__ steps a C function (gocoro).",
-    .tp_traverse = gc_traverse,
-    .tp_clear = gc_clear,
-    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
     .tp_methods = ai_methods,
     .tp_getset = ai_getset,
     .tp_finalize = gc_finalize,
@@ -1819,17 +1802,11 @@ PyTypeObject GoCoro_AsyncIterType_Impl = {
 
 PyTypeObject GoCoro_AsyncGenType_Impl = {
     PyVarObject_HEAD_INIT(NULL, 0)
+    GC_OBJECT_SLOTS,
     .tp_name = "gocoro.AsyncGenerator",
-    .tp_basicsize = offsetof(GoCoroObject, state),
-    .tp_itemsize = 1,
-    .tp_dealloc = gc_dealloc,
     .tp_as_async = &ag_as_async,
     .tp_repr = gc_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A native async generator implemented by a C step function (gocoro).",
-    .tp_traverse = gc_traverse,
-    .tp_clear = gc_clear,
-    .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist),
     .tp_methods = ag_methods,
     .tp_getset = ag_getset,
     .tp_finalize = gc_finalize,
