@@ -502,6 +502,22 @@ static int gc_close_iter(PyObject *it)
     return 0;
 }
 
+/* 3.12+ deprecates the (type, exc, tb) form of throw()/athrow(): warn like CPython. */
+static int gc_warn_throw_signature(const char *meth, Py_ssize_t nargs)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (nargs > 1)
+        return PyErr_WarnFormat(PyExc_DeprecationWarning, 1,
+                                "the (type, exc, tb) signature of %s() is deprecated, "
+                                "use the single-arg signature instead.",
+                                meth);
+#else
+    (void)meth;
+    (void)nargs;
+#endif
+    return 0;
+}
+
 /* Normalise throw()'s (typ[, val[, tb]]) into an exception instance (new ref) or NULL. */
 static PyObject *gc_make_throw_exc(PyObject *typ, PyObject *val, PyObject *tb)
 {
@@ -678,20 +694,13 @@ throw_here:;
 static PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1 || nargs > 3) {
-        PyErr_Format(PyExc_TypeError, "throw expected at least 1 argument, got %zd", nargs);
-        if (nargs > 3)
-            PyErr_Format(PyExc_TypeError, "throw expected at most 3 arguments, got %zd", nargs);
+        PyErr_Format(PyExc_TypeError, nargs < 1 ? "throw expected at least 1 argument, got %zd"
+                                                : "throw expected at most 3 arguments, got %zd",
+                     nargs);
         return NULL;
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    if (nargs > 1) {
-        if (PyErr_WarnEx(PyExc_DeprecationWarning,
-                         "the (type, exc, tb) signature of throw() is deprecated, "
-                         "use the single-arg signature instead.",
-                         1) < 0)
-            return NULL;
-    }
-#endif
+    if (gc_warn_throw_signature("throw", nargs) < 0)
+        return NULL;
     PyObject *res = NULL;
     int sr = gc_throw((GoCoroObject *)self, args, nargs, 1, &res);
     if (sr == PYGEN_NEXT)
@@ -1362,15 +1371,8 @@ static PyObject *ag_athrow(PyObject *self, PyObject *args)
     PyObject *a0, *a1 = NULL, *a2 = NULL;
     if (!PyArg_UnpackTuple(args, "athrow", 1, 3, &a0, &a1, &a2))
         return NULL;
-#if PY_VERSION_HEX >= 0x030C0000
-    if (PyTuple_GET_SIZE(args) > 1) {
-        if (PyErr_WarnEx(PyExc_DeprecationWarning,
-                         "the (type, exc, tb) signature of athrow() is deprecated, "
-                         "use the single-arg signature instead.",
-                         1) < 0)
-            return NULL;
-    }
-#endif
+    if (gc_warn_throw_signature("athrow", PyTuple_GET_SIZE(args)) < 0)
+        return NULL;
     return ag_new_awaitable((GoCoroObject *)self, NULL, args, 1);
 }
 
@@ -1455,12 +1457,8 @@ static PyObject *asend_throw(PyObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited __anext__()/asend()");
         return NULL;
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    if (nargs > 1 && PyErr_WarnEx(PyExc_DeprecationWarning,
-                                  "the (type, exc, tb) signature of throw() is deprecated, "
-                                  "use the single-arg signature instead.", 1) < 0)
+    if (gc_warn_throw_signature("throw", nargs) < 0)
         return NULL;
-#endif
 #if PY_VERSION_HEX >= 0x030D0000
     if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
         if (a->gen->ag_running_async) {
@@ -1624,12 +1622,8 @@ static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited aclose()/athrow()");
         return NULL;
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    if (nargs > 1 && PyErr_WarnEx(PyExc_DeprecationWarning,
-                                  "the (type, exc, tb) signature of throw() is deprecated, "
-                                  "use the single-arg signature instead.", 1) < 0)
+    if (gc_warn_throw_signature("throw", nargs) < 0)
         return NULL;
-#endif
 #if PY_VERSION_HEX >= 0x030D0000
     if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
         if (g->ag_running_async) {
