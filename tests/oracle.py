@@ -416,9 +416,16 @@ def differential(build, script, warn="always"):
     if os.environ.get("GOCORO_DIFF_NO_DEALLOC"):
         # triage aid: ignore the final <dealloc> record (finalizer/warning differences)
         ora, nat = ora[:-1], nat[:-1]
+    return compare_records(ora, nat)
+
+
+def compare_records(ora, nat, what=""):
+    """Assert that two lists of per-action records are equal, reporting the first difference
+    with both full histories; returns the oracle's records.  `what` names the object kind."""
+    label = f"native {what} differs" if what else "native differs"
     for i, (o, n) in enumerate(zip(ora, nat)):
         if o != n:
-            lines = [f"native differs from CPython at record {i} (action {o['action']!r}):"]
+            lines = [f"{label} from CPython at record {i} (action {o['action']!r}):"]
             for key in o:
                 mark = "  " if o.get(key) == n.get(key) else "!!"
                 lines.append(f" {mark} {key}: cpython={o.get(key)!r}")

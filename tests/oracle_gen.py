@@ -29,6 +29,7 @@ import warnings
 import weakref
 
 import gocoro
+from oracle import compare_records
 
 KIND_COROUTINE = 0
 KIND_GENERATOR = 1
@@ -547,22 +548,7 @@ def drive_gen(box, log, script, warn="always", state=gen_state):
 
 
 def _compare(res, what):
-    ora, nat = res["oracle"], res["native"]
-    for i, (o, n) in enumerate(zip(ora, nat)):
-        if o != n:
-            lines = [f"native {what} differs from CPython at record {i} (action {o['action']!r}):"]
-            for key in o:
-                mark = "  " if o.get(key) == n.get(key) else "!!"
-                lines.append(f" {mark} {key}: cpython={o.get(key)!r}")
-                if mark == "!!":
-                    lines.append(f" {mark} {key}: native ={n.get(key)!r}")
-            lines.append("full CPython records:")
-            lines += [f"    {r!r}" for r in ora]
-            lines.append("full native records:")
-            lines += [f"    {r!r}" for r in nat]
-            raise AssertionError("\n".join(lines))
-    assert len(ora) == len(nat)
-    return ora
+    return compare_records(res["oracle"], res["native"], what)
 
 
 def _run_both(build, kind, script, warn, driver):
