@@ -26,12 +26,13 @@ import (
 	"unsafe"
 
 	_ "github.com/gocoro/gocoro/coro"
-	_ "github.com/gocoro/gocoro/executor"
+	"github.com/gocoro/gocoro/executor"
 	gopanic "github.com/gocoro/gocoro/panic"
 	_ "github.com/gocoro/gocoro/waker"
 )
 
-// registry counts module initialisations per interpreter ID.
+// registry counts the live gocoro module states per interpreter ID (one per interpreter:
+// registered by the module's exec, forgotten by its free).
 var registry = struct {
 	sync.Mutex
 	interps map[int64]int
@@ -50,6 +51,18 @@ func gocoro_go_register_interp(id C.longlong) (rc C.int) {
 	registry.interps[int64(id)]++
 	registry.Unlock()
 	return 0
+}
+
+//export gocoro_go_unregister_interp
+func gocoro_go_unregister_interp(id C.longlong) {
+	defer func() { _ = recover() }() // called from a module free: nothing to report to
+	registry.Lock()
+	if registry.interps[int64(id)]--; registry.interps[int64(id)] <= 0 {
+		delete(registry.interps, int64(id))
+	}
+	registry.Unlock()
+	// the interpreter's awaitables are gone: ask its jobs that still run to stop early
+	executor.InterpGone(int64(id))
 }
 
 //export gocoro_go_runtime_info

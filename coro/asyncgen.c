@@ -17,15 +17,13 @@ typedef struct {
     int is_athrow;
 } AGAwaitable;
 
-static PyObject *get_asyncgen_hooks_fn = NULL;
-
 /* First iteration of an async generator: record the finalizer hook, call firstiter. */
 static int ag_init_hooks(GoCoroObject *g)
 {
     if (g->ag_hooks_inited)
         return 0;
     g->ag_hooks_inited = 1;
-    PyObject *hooks = PyObject_CallNoArgs(get_asyncgen_hooks_fn);
+    PyObject *hooks = PyObject_CallNoArgs(g->code->st->get_asyncgen_hooks);
     if (hooks == NULL)
         return -1;
     PyObject *firstiter = PySequence_GetItem(hooks, 0);
@@ -80,8 +78,8 @@ static PyObject *ag_new_awaitable(GoCoroObject *g, PyObject *sendval, PyObject *
 {
     if (g->kind == GOCORO_KIND_ASYNC_GENERATOR && ag_init_hooks(g) < 0)
         return NULL;
-    AGAwaitable *a = PyObject_GC_New(AGAwaitable, is_athrow ? &GoCoro_AGAThrowType_Impl
-                                                            : &GoCoro_AGASendType_Impl);
+    GoCoroState *st = g->code->st;
+    AGAwaitable *a = PyObject_GC_New(AGAwaitable, is_athrow ? st->athrow_type : st->asend_type);
     if (a == NULL)
         return NULL;
     a->gen = (GoCoroObject *)Py_NewRef((PyObject *)g);
@@ -120,6 +118,7 @@ static PyObject *ag_aclose(PyObject *self, PyObject *unused)
 static void aw_dealloc(PyObject *self)
 {
     AGAwaitable *a = (AGAwaitable *)self;
+    PyTypeObject *tp = Py_TYPE(self);
 #if PY_VERSION_HEX >= 0x030D0000
     if (a->state == AW_INIT && PyObject_CallFinalizerFromDealloc(self) < 0)
         return; /* resurrected */
@@ -129,11 +128,13 @@ static void aw_dealloc(PyObject *self)
     Py_CLEAR(a->sendval);
     Py_CLEAR(a->args);
     PyObject_GC_Del(self);
+    Py_DECREF(tp);
 }
 
 static int aw_traverse(PyObject *self, visitproc visit, void *arg)
 {
     AGAwaitable *a = (AGAwaitable *)self;
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(a->gen);
     Py_VISIT(a->sendval);
     Py_VISIT(a->args);
@@ -444,38 +445,44 @@ static PyMethodDef athrow_methods[] = {
 
 static PyObject *aw_await(PyObject *self) { return Py_NewRef(self); }
 
-static PyAsyncMethods aw_as_async = {.am_await = aw_await};
-
-PyTypeObject GoCoro_AGASendType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gocoro.AsyncGeneratorASend",
-    .tp_basicsize = sizeof(AGAwaitable),
-    .tp_dealloc = aw_dealloc,
-    .tp_as_async = &aw_as_async,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_traverse = aw_traverse,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = asend_iternext,
 #if PY_VERSION_HEX >= 0x030D0000
-    .tp_finalize = aw_finalize,
+#define AW_FINALIZE_SLOT {Py_tp_finalize, aw_finalize},
+#else
+#define AW_FINALIZE_SLOT
 #endif
-    .tp_methods = asend_methods,
+
+static PyType_Slot asend_slots[] = {
+    {Py_tp_dealloc, aw_dealloc},
+    {Py_am_await, aw_await},
+    {Py_tp_traverse, aw_traverse},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, asend_iternext},
+    AW_FINALIZE_SLOT
+    {Py_tp_methods, asend_methods},
+    {0, NULL}};
+
+PyType_Spec gc_asend_spec = {
+    .name = "gocoro.AsyncGeneratorASend",
+    .basicsize = sizeof(AGAwaitable),
+    .flags = GC_TYPE_FLAGS | Py_TPFLAGS_HAVE_GC,
+    .slots = asend_slots,
 };
 
-PyTypeObject GoCoro_AGAThrowType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gocoro.AsyncGeneratorAThrow",
-    .tp_basicsize = sizeof(AGAwaitable),
-    .tp_dealloc = aw_dealloc,
-    .tp_as_async = &aw_as_async,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_traverse = aw_traverse,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = athrow_iternext,
-#if PY_VERSION_HEX >= 0x030D0000
-    .tp_finalize = aw_finalize,
-#endif
-    .tp_methods = athrow_methods,
+static PyType_Slot athrow_slots[] = {
+    {Py_tp_dealloc, aw_dealloc},
+    {Py_am_await, aw_await},
+    {Py_tp_traverse, aw_traverse},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, athrow_iternext},
+    AW_FINALIZE_SLOT
+    {Py_tp_methods, athrow_methods},
+    {0, NULL}};
+
+PyType_Spec gc_athrow_spec = {
+    .name = "gocoro.AsyncGeneratorAThrow",
+    .basicsize = sizeof(AGAwaitable),
+    .flags = GC_TYPE_FLAGS | Py_TPFLAGS_HAVE_GC,
+    .slots = athrow_slots,
 };
 
 /* ---------- Async Generator ---------- */
@@ -504,19 +511,18 @@ static PyGetSetDef ag_getset[] = {
     {"ag_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyAsyncMethods ag_as_async = {.am_aiter = ag_self, .am_anext = ag_anext};
-
-PyTypeObject GoCoro_AsyncGenType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
+static PyType_Slot ag_slots[] = {
     GC_OBJECT_SLOTS,
-    .tp_name = "gocoro.AsyncGenerator",
-    .tp_as_async = &ag_as_async,
-    .tp_repr = gc_repr,
-    .tp_doc = "A native async generator implemented by a C step function (gocoro).",
-    .tp_methods = ag_methods,
-    .tp_getset = ag_getset,
-    .tp_finalize = gc_finalize,
-};
+    {Py_am_aiter, ag_self},
+    {Py_am_anext, ag_anext},
+    {Py_tp_repr, gc_repr},
+    {Py_tp_doc, "A native async generator implemented by a C step function (gocoro)."},
+    {Py_tp_methods, ag_methods},
+    {Py_tp_getset, ag_getset},
+    {Py_tp_finalize, gc_finalize},
+    {0, NULL}};
+
+PyType_Spec gc_asyncgen_spec = {GC_OBJECT_SPEC("gocoro.AsyncGenerator"), .slots = ag_slots};
 
 /* ---------- Async Iterator ---------- */
 
@@ -534,29 +540,15 @@ static PyObject *ai_repr(PyObject *self)
     return PyUnicode_FromFormat("<async_iterator object %U at %p>", gc_qualname((GoCoroObject *)self), self);
 }
 
-PyTypeObject GoCoro_AsyncIterType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
+static PyType_Slot ai_slots[] = {
     GC_OBJECT_SLOTS,
-    .tp_name = "gocoro.AsyncIterator",
-    .tp_as_async = &ag_as_async,
-    .tp_repr = ai_repr,
-    .tp_doc = "A native async iterator whose __anext__ steps a C function (gocoro).",
-    .tp_methods = ai_methods,
-    .tp_getset = ai_getset,
-    .tp_finalize = gc_finalize,
-};
+    {Py_am_aiter, ag_self},
+    {Py_am_anext, ag_anext},
+    {Py_tp_repr, ai_repr},
+    {Py_tp_doc, "A native async iterator whose __anext__ steps a C function (gocoro)."},
+    {Py_tp_methods, ai_methods},
+    {Py_tp_getset, ai_getset},
+    {Py_tp_finalize, gc_finalize},
+    {0, NULL}};
 
-/* ---------- Readiness ---------- */
-
-int ag_ready(void)
-{
-    if (get_asyncgen_hooks_fn == NULL) {
-        get_asyncgen_hooks_fn = PySys_GetObject("get_asyncgen_hooks"); /* borrowed */
-        if (get_asyncgen_hooks_fn == NULL) {
-            PyErr_SetString(PyExc_RuntimeError, "gocoro: sys.get_asyncgen_hooks is missing");
-            return -1;
-        }
-        Py_INCREF(get_asyncgen_hooks_fn);
-    }
-    return 0;
-}
+PyType_Spec gc_asynciter_spec = {GC_OBJECT_SPEC("gocoro.AsyncIterator"), .slots = ai_slots};

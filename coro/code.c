@@ -13,11 +13,22 @@
 static void code_dealloc(PyObject *self)
 {
     GoCoroCode *k = (GoCoroCode *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
     Py_XDECREF(k->name);
     Py_XDECREF(k->qualname);
     Py_XDECREF(k->filename);
     Py_XDECREF(k->code);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
+    Py_DECREF(tp);
+}
+
+/* GC-aware only so that the cycle module -> state -> cached code -> type -> module (the
+ * awaitables' codes cached per interpreter) is visible to the collector. */
+static int code_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
 }
 
 static PyObject *code_repr(PyObject *self)
@@ -28,15 +39,21 @@ static PyObject *code_repr(PyObject *self)
                                 (unsigned)k->spec.kind, k->spec.state_size);
 }
 
-PyTypeObject GoCoro_CodeType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gocoro.NativeCode",
-    .tp_basicsize = sizeof(GoCoroCode),
-    .tp_dealloc = code_dealloc,
-    .tp_repr = code_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A prepared GoCoroSpec (what GoCoro_Prepare returns).",
+static PyType_Slot code_slots[] = {
+    {Py_tp_dealloc, code_dealloc},
+    {Py_tp_traverse, code_traverse},
+    {Py_tp_repr, code_repr},
+    {Py_tp_doc, "A prepared GoCoroSpec (what GoCoro_Prepare returns)."},
+    {0, NULL}};
+
+PyType_Spec gc_code_spec = {
+    .name = "gocoro.NativeCode",
+    .basicsize = sizeof(GoCoroCode),
+    .flags = GC_TYPE_FLAGS | Py_TPFLAGS_HAVE_GC,
+    .slots = code_slots,
 };
+
+GoCoroState *gocoro_code_state(GoCoroCode *code) { return code->st; }
 
 /* ---------- GoCoro_Prepare ---------- */
 
@@ -45,7 +62,8 @@ PyTypeObject GoCoro_CodeType_Impl = {
 
 GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec)
 {
-    if (gocoro_ensure_ready() < 0)
+    GoCoroState *st = gocoro_state_current();
+    if (st == NULL)
         return NULL;
     if (spec == NULL) {
         PyErr_SetString(PyExc_ValueError, "GoCoro_Prepare: spec is NULL");
@@ -105,9 +123,10 @@ GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec)
                      spec->state_size, spec->name, GC_MAX_STATE);
         return NULL;
     }
-    GoCoroCode *k = PyObject_New(GoCoroCode, &GoCoro_CodeType_Impl);
+    GoCoroCode *k = PyObject_GC_New(GoCoroCode, st->code_type);
     if (k == NULL)
         return NULL;
+    k->st = st;
     memset(&k->spec, 0, sizeof(k->spec));
     memcpy(&k->spec, spec, spec->struct_size < sizeof(GoCoroSpec) ? spec->struct_size : sizeof(GoCoroSpec));
     k->spec.struct_size = sizeof(GoCoroSpec);
@@ -131,6 +150,7 @@ GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec)
     k->spec.qualname = PyUnicode_AsUTF8(k->qualname);
     k->filename_c = PyUnicode_AsUTF8(k->filename);
     k->spec.filename = k->filename_c;
+    PyObject_GC_Track(k);
     return k;
 fail:
     Py_DECREF(k);
@@ -139,13 +159,9 @@ fail:
 
 /* ---------- GoCoro_New ---------- */
 
-static PyTypeObject *const gc_types[] = {&GoCoro_CoroutineType_Impl, &GoCoro_GeneratorType_Impl,
-                                         &GoCoro_IteratorType_Impl, &GoCoro_AsyncGenType_Impl,
-                                         &GoCoro_AsyncIterType_Impl};
-
 GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size, void **state_out)
 {
-    if (code == NULL || Py_TYPE(code) != &GoCoro_CodeType_Impl) {
+    if (code == NULL || Py_TYPE(code)->tp_dealloc != code_dealloc) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "GoCoro_New: code is not a GoCoroCode from GoCoro_Prepare");
         return NULL;
@@ -157,7 +173,15 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
                      init_size, n, code->spec.name);
         return NULL;
     }
-    GoCoroObject *c = gc_alloc(gc_types[code->spec.kind], n);
+    GoCoroState *st = code->st;
+    PyTypeObject *type = st->kind_types[code->spec.kind];
+    if (GC_UNLIKELY(type == NULL)) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "GoCoro_New: the gocoro module of the interpreter that prepared '%s' is gone",
+                     code->spec.name);
+        return NULL;
+    }
+    GoCoroObject *c = gc_alloc(st, type, n);
     if (c == NULL)
         return NULL;
     c->code = (GoCoroCode *)Py_NewRef((PyObject *)code);

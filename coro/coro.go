@@ -4,7 +4,7 @@
 //
 // Every path CPython calls per step (type slots, send/throw/close, creation) is C, because a
 // C->Go call costs more than a whole native coroutine step; Go never runs on these paths. The C
-// here calls only panic/ (PanicException) below it.
+// here calls only panic/ (PanicException) and state/ (the per-interpreter state) below it.
 package coro
 
 /*
@@ -13,7 +13,4 @@ package coro
 */
 import "C"
 
-import _ "github.com/gocoro/gocoro/panic" // panic.c: gocoro_panic_create
-
-// Ready creates the types (idempotent). The GIL must be held.
-func Ready() bool { return C.gocoro_ensure_ready() == 0 }
+import _ "github.com/gocoro/gocoro/panic" // panic.c: gocoro_panic_create, gocoro_panic_set

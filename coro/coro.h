@@ -3,24 +3,20 @@
 #ifndef GOCORO_CORO_H
 #define GOCORO_CORO_H
 
-#include "internal/gocoro_internal.h"
+#include "state/state.h"
 
-/* ---------- Type objects (process-wide, readied by gocoro_ensure_ready) ---------- */
+/* ---------- Per-interpreter part (state.h "coro/") ---------- */
 
-extern PyTypeObject GoCoro_CoroutineType_Impl;
-extern PyTypeObject GoCoro_WrapperType_Impl;
-extern PyTypeObject GoCoro_CodeType_Impl;
-extern PyTypeObject GoCoro_GeneratorType_Impl;
-extern PyTypeObject GoCoro_IteratorType_Impl;
-extern PyTypeObject GoCoro_AsyncGenType_Impl;
-extern PyTypeObject GoCoro_AsyncIterType_Impl;
-extern PyTypeObject GoCoro_AGASendType_Impl;
-extern PyTypeObject GoCoro_AGAThrowType_Impl;
+/* Create the types, PanicException, ABC registrations and lookups of one interpreter, owned by
+ * `module` (its exec).  0 / -1 with an exception set.  GIL held. */
+int gocoro_coro_state_init(GoCoroState *st, PyObject *module);
+/* Visit / drop what coro/ holds in st (the module's traverse / clear); clear also empties the
+ * free lists and stops them taking objects. */
+int gocoro_coro_state_traverse(GoCoroState *st, visitproc visit, void *arg);
+void gocoro_coro_state_clear(GoCoroState *st);
 
-/* ---------- Readiness ---------- */
-
-/* Create the types, PanicException and ABC registrations once per process.  0 / -1. */
-int gocoro_ensure_ready(void);
+/* The state a prepared code belongs to (the interpreter that prepared it). */
+GoCoroState *gocoro_code_state(GoCoroCode *code);
 
 /* ---------- Fork ---------- */
 

@@ -38,34 +38,31 @@ static PyGetSetDef gc_getset[] = {
     {"cr_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyAsyncMethods gc_as_async = {
-    .am_await = gc_await_self,
-    .am_send = gc_am_send,
-};
-
-PyTypeObject GoCoro_CoroutineType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
+static PyType_Slot gc_slots[] = {
     GC_OBJECT_SLOTS,
-    .tp_name = "gocoro.Coroutine",
-    .tp_as_async = &gc_as_async,
-    .tp_repr = gc_repr,
-    .tp_doc = "A native coroutine implemented by a C step function (gocoro).",
-    .tp_iternext = gen_iternext, /* for the interpreter's await loop; __next__ is hidden */
-    .tp_methods = gc_methods,
-    .tp_getset = gc_getset,
-    .tp_finalize = gc_finalize,
-};
+    {Py_am_await, gc_await_self},
+    {Py_am_send, gc_am_send},
+    {Py_tp_repr, gc_repr},
+    {Py_tp_doc, "A native coroutine implemented by a C step function (gocoro)."},
+    {Py_tp_iternext, gen_iternext}, /* for the interpreter's await loop; __next__ is hidden */
+    {Py_tp_methods, gc_methods},
+    {Py_tp_getset, gc_getset},
+    {Py_tp_finalize, gc_finalize},
+    {0, NULL}};
+
+PyType_Spec gc_coroutine_spec = {GC_OBJECT_SPEC("gocoro.Coroutine"), .slots = gc_slots};
 
 /* ---------- Coroutine Wrapper (what coro.__await__() returns) ---------- */
 
 static PyObject *gc_await(PyObject *self)
 {
+    GoCoroState *st = ((GoCoroObject *)self)->code->st;
     GoCoroWrapper *w;
-    if (wr_fl_len > 0) {
-        w = wr_fl[--wr_fl_len];
-        (void)PyObject_Init((PyObject *)w, &GoCoro_WrapperType_Impl);
+    if (st->wr_fl_len > 0) {
+        w = (GoCoroWrapper *)st->wr_fl[--st->wr_fl_len];
+        (void)PyObject_Init((PyObject *)w, st->wrapper_type); /* takes a type reference */
     } else {
-        w = PyObject_GC_New(GoCoroWrapper, &GoCoro_WrapperType_Impl);
+        w = PyObject_GC_New(GoCoroWrapper, st->wrapper_type);
         if (w == NULL)
             return NULL;
     }
@@ -76,16 +73,23 @@ static PyObject *gc_await(PyObject *self)
 
 static void wr_dealloc(PyObject *self)
 {
+    PyTypeObject *tp = Py_TYPE(self);
+    GoCoroObject *coro = ((GoCoroWrapper *)self)->coro;
     PyObject_GC_UnTrack(self);
-    Py_CLEAR(((GoCoroWrapper *)self)->coro);
-    if (wr_fl_len < WR_FL_DEPTH)
-        wr_fl[wr_fl_len++] = (GoCoroWrapper *)self;
+    /* the wrapper's type (taken at creation) keeps the module, so st, alive until the end */
+    GoCoroState *st = coro != NULL ? coro->code->st : NULL;
+    ((GoCoroWrapper *)self)->coro = NULL;
+    Py_XDECREF(coro);
+    if (st != NULL && !st->closing && st->wr_fl_len < WR_FL_DEPTH)
+        st->wr_fl[st->wr_fl_len++] = self;
     else
         PyObject_GC_Del(self);
+    Py_DECREF(tp);
 }
 
 static int wr_traverse(PyObject *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(((GoCoroWrapper *)self)->coro);
     return 0;
 }
@@ -130,18 +134,19 @@ static PyMethodDef wr_methods[] = {
     {"close", wr_close, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL}};
 
-static PyAsyncMethods wr_as_async = {.am_send = wr_am_send};
+static PyType_Slot wr_slots[] = {
+    {Py_tp_dealloc, wr_dealloc},
+    {Py_am_send, wr_am_send},
+    {Py_tp_doc, "The iterator returned by gocoro.Coroutine.__await__()."},
+    {Py_tp_traverse, wr_traverse},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, wr_iternext},
+    {Py_tp_methods, wr_methods},
+    {0, NULL}};
 
-PyTypeObject GoCoro_WrapperType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gocoro.coroutine_wrapper", /* type(coro.__await__()).__name__ as in CPython */
-    .tp_basicsize = sizeof(GoCoroWrapper),
-    .tp_dealloc = wr_dealloc,
-    .tp_as_async = &wr_as_async,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The iterator returned by gocoro.Coroutine.__await__().",
-    .tp_traverse = wr_traverse,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = wr_iternext,
-    .tp_methods = wr_methods,
+PyType_Spec gc_wrapper_spec = {
+    .name = "gocoro.coroutine_wrapper", /* type(coro.__await__()).__name__ as in CPython */
+    .basicsize = sizeof(GoCoroWrapper),
+    .flags = GC_TYPE_FLAGS | Py_TPFLAGS_HAVE_GC,
+    .slots = wr_slots,
 };

@@ -1,11 +1,13 @@
-/* coro/freelist.h: recycling of gocoro objects and coroutine wrappers.
+/* coro/freelist.h: recycling of gocoro objects and coroutine wrappers, per interpreter.
  *
  * Creation and destruction are on the hot path of `await native()`, and most of their cost is
  * the allocator plus GC bookkeeping.  Objects whose state fits in a small bucket (state size
  * rounded up to 16 bytes, up to GC_FL_MAX_STATE) are recycled, untracked, per bucket.  The
- * lists live in freelist.c (hidden symbols, so access is as direct as a static); allocation
- * and release are static inline here so GoCoro_New and the deallocators inline them.
- * Protected by the GIL like everything else in coro/. */
+ * lists live in the interpreter's GoCoroState (reached through the object's code), because
+ * memory must go back to the allocator of the interpreter that allocated it; a recycled object
+ * holds no reference to its heap type (taken again when it is reused).  Allocation and release
+ * are static inline so GoCoro_New and the deallocators inline them.  Protected by the
+ * interpreter's GIL like everything else in coro/. */
 #ifndef GOCORO_CORO_FREELIST_H
 #define GOCORO_CORO_FREELIST_H
 
@@ -13,19 +15,13 @@
 
 /* ---------- Object free list ---------- */
 
-#define GC_FL_MAX_STATE 128
-#define GC_FL_BUCKETS (GC_FL_MAX_STATE / 16 + 1)
-#define GC_FL_DEPTH 64
-GOCORO_HIDDEN extern GoCoroObject *gc_fl[GC_FL_BUCKETS][GC_FL_DEPTH];
-GOCORO_HIDDEN extern int gc_fl_len[GC_FL_BUCKETS];
-
-static inline GoCoroObject *gc_alloc(PyTypeObject *type, size_t n)
+static inline GoCoroObject *gc_alloc(GoCoroState *st, PyTypeObject *type, size_t n)
 {
     if (n <= GC_FL_MAX_STATE) {
         size_t b = (n + 15) >> 4;
-        if (gc_fl_len[b] > 0) {
-            GoCoroObject *c = gc_fl[b][--gc_fl_len[b]];
-            (void)PyObject_InitVar((PyVarObject *)c, type, (Py_ssize_t)n);
+        if (st->obj_fl_len[b] > 0) {
+            GoCoroObject *c = (GoCoroObject *)st->obj_fl[b][--st->obj_fl_len[b]];
+            (void)PyObject_InitVar((PyVarObject *)c, type, (Py_ssize_t)n); /* takes a type ref */
             return c;
         }
         /* allocate the whole bucket so the object can be recycled for any size in it */
@@ -37,17 +33,22 @@ static inline GoCoroObject *gc_alloc(PyTypeObject *type, size_t n)
     return PyObject_GC_NewVar(GoCoroObject, type, (Py_ssize_t)n);
 }
 
-static inline void gc_free(GoCoroObject *c)
+/* Recycle or free c, then drop its type reference.  Nothing may touch st afterwards: the type
+ * may have been the last thing keeping the module (and st) alive. */
+static inline void gc_free(GoCoroState *st, GoCoroObject *c)
 {
+    PyTypeObject *tp = Py_TYPE(c);
     size_t n = (size_t)Py_SIZE(c);
-    if (n <= GC_FL_MAX_STATE && !c->finalized) {
+    if (n <= GC_FL_MAX_STATE && !c->finalized && !st->closing) {
         size_t b = (n + 15) >> 4;
-        if (gc_fl_len[b] < GC_FL_DEPTH) {
-            gc_fl[b][gc_fl_len[b]++] = c;
+        if (st->obj_fl_len[b] < GC_FL_DEPTH) {
+            st->obj_fl[b][st->obj_fl_len[b]++] = (PyObject *)c;
+            Py_DECREF(tp);
             return;
         }
     }
     PyObject_GC_Del(c);
+    Py_DECREF(tp);
 }
 
 /* ---------- Coroutine wrapper free list ---------- */
@@ -56,9 +57,5 @@ typedef struct {
     PyObject_HEAD
     GoCoroObject *coro;
 } GoCoroWrapper;
-
-#define WR_FL_DEPTH 32
-GOCORO_HIDDEN extern GoCoroWrapper *wr_fl[WR_FL_DEPTH];
-GOCORO_HIDDEN extern int wr_fl_len;
 
 #endif

@@ -40,18 +40,16 @@ static PyGetSetDef gen_getset[] = {
     {"gi_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyAsyncMethods gen_as_async = {.am_send = gc_am_send};
-
-PyTypeObject GoCoro_GeneratorType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
+static PyType_Slot gen_slots[] = {
     GC_OBJECT_SLOTS,
-    .tp_name = "gocoro.Generator",
-    .tp_as_async = &gen_as_async,
-    .tp_repr = gc_repr,
-    .tp_doc = "A native generator implemented by a C step function (gocoro).",
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = gen_iternext,
-    .tp_methods = gen_methods,
-    .tp_getset = gen_getset,
-    .tp_finalize = gc_finalize,
-};
+    {Py_am_send, gc_am_send},
+    {Py_tp_repr, gc_repr},
+    {Py_tp_doc, "A native generator implemented by a C step function (gocoro)."},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, gen_iternext},
+    {Py_tp_methods, gen_methods},
+    {Py_tp_getset, gen_getset},
+    {Py_tp_finalize, gc_finalize},
+    {0, NULL}};
+
+PyType_Spec gc_generator_spec = {GC_OBJECT_SPEC("gocoro.Generator"), .slots = gen_slots};

@@ -59,14 +59,14 @@ static PyGetSetDef it_getset[] = {
     {"__qualname__", gc_get_qualname, gc_set_qualname, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-PyTypeObject GoCoro_IteratorType_Impl = {
-    PyVarObject_HEAD_INIT(NULL, 0)
+static PyType_Slot it_slots[] = {
     GC_OBJECT_SLOTS,
-    .tp_name = "gocoro.Iterator",
-    .tp_repr = it_repr,
-    .tp_doc = "A native iterator whose __next__ is a C step function (gocoro).",
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = it_iternext,
-    .tp_methods = it_methods,
-    .tp_getset = it_getset,
-};
+    {Py_tp_repr, it_repr},
+    {Py_tp_doc, "A native iterator whose __next__ is a C step function (gocoro)."},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, it_iternext},
+    {Py_tp_methods, it_methods},
+    {Py_tp_getset, it_getset},
+    {0, NULL}};
+
+PyType_Spec gc_iterator_spec = {GC_OBJECT_SPEC("gocoro.Iterator"), .slots = it_slots};

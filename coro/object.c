@@ -41,6 +41,7 @@ void gc_finalize(PyObject *self)
 int gc_traverse(PyObject *self, visitproc visit, void *arg)
 {
     GoCoroObject *c = (GoCoroObject *)self;
+    Py_VISIT(Py_TYPE(self)); /* heap type */
     Py_VISIT(c->code);
     Py_VISIT(c->await_obj);
     Py_VISIT(c->name);
@@ -82,8 +83,11 @@ void gc_dealloc(PyObject *self)
     Py_CLEAR(c->name);
     Py_CLEAR(c->qualname);
     Py_CLEAR(c->ag_finalizer);
-    Py_DECREF(c->code);
-    gc_free(c);
+    GoCoroCode *code = c->code;
+    GoCoroState *st = code->st;
+    c->code = NULL;
+    Py_DECREF(code); /* st stays alive: c's type holds the module */
+    gc_free(st, c);
 }
 
 PyObject *gc_repr(PyObject *self)
@@ -143,8 +147,6 @@ PyObject *gc_get_await(PyObject *self, void *closure)
 
 PyObject *gc_get_none(PyObject *self, void *closure) { Py_RETURN_NONE; }
 
-static PyObject *gc_frame_globals = NULL;
-
 /* cr_frame/gi_frame/ag_frame: None once finished (what inspect.getcoroutinestate and friends
  * test), otherwise a fresh frame of the empty code object naming the native function. */
 PyObject *gc_get_frame(PyObject *self, void *closure)
@@ -152,13 +154,8 @@ PyObject *gc_get_frame(PyObject *self, void *closure)
     GoCoroObject *c = (GoCoroObject *)self;
     if (c->status == GC_CLOSED)
         Py_RETURN_NONE;
-    if (gc_frame_globals == NULL) {
-        gc_frame_globals = Py_BuildValue("{s:s}", "__name__", "gocoro");
-        if (gc_frame_globals == NULL)
-            return NULL;
-    }
     PyFrameObject *f = PyFrame_New(PyThreadState_Get(), (PyCodeObject *)c->code->code,
-                                   gc_frame_globals, NULL);
+                                   c->code->st->frame_globals, NULL);
 #if PY_VERSION_HEX < 0x030B0000
     /* 3.10's inspect.getcoroutinestate tells CREATED from SUSPENDED by f_lasti == -1 */
     if (f != NULL && c->status != GC_CREATED) {
@@ -187,10 +184,14 @@ PyObject *gc_sizeof(PyObject *self, PyObject *unused)
 
 /* ---------- Identity and state access ---------- */
 
+PyMemberDef gc_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(GoCoroObject, weakreflist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL}};
+
 int GoCoro_Check(GoCoroPyObject *obj)
 {
-    /* every gocoro object type shares the deallocator */
-    return obj != NULL && Py_TYPE(obj)->tp_dealloc == gc_dealloc;
+    /* every gocoro object type of every interpreter shares the deallocator */
+    return obj != NULL && gc_is_object(obj);
 }
 
 void *GoCoro_GetState(GoCoroPyObject *obj)

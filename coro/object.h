@@ -8,6 +8,12 @@
 
 #include "coro/coro.h"
 
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h>
+#define Py_T_PYSSIZET T_PYSSIZET
+#define Py_READONLY READONLY
+#endif
+
 #if PY_VERSION_HEX >= 0x030D0000
 /* Still exported by libpython 3.13, but its declaration moved to the internal headers. */
 PyAPI_FUNC(void) _PyTraceback_Add(const char *, const char *, int);
@@ -29,6 +35,7 @@ enum {
 
 struct GoCoroCode {
     PyObject_HEAD
+    GoCoroState *st;    /* the interpreter's state (its type keeps the module, so st, alive) */
     GoCoroSpec spec;    /* a copy, normalised to this library's struct size */
     PyObject *name;     /* str */
     PyObject *qualname; /* str */
@@ -142,18 +149,44 @@ GOCORO_HIDDEN PyObject *gc_get_frame(PyObject *self, void *closure);
 GOCORO_HIDDEN PyObject *gc_get_code(PyObject *self, void *closure);
 GOCORO_HIDDEN PyObject *gc_sizeof(PyObject *self, PyObject *unused);
 
-/* The slots every gocoro object type shares: the layout (GoCoroObject + inline state), GC,
- * weak references and the common deallocator (which GoCoro_Check relies on). */
+/* ---------- Type specs ---------- */
+
+/* Every gocoro type is a heap type, one per interpreter, created from these specs by
+ * gocoro_coro_state_init: immutable, not instantiable nor subclassable from Python. */
+#define GC_TYPE_FLAGS (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION)
+
+/* __weaklistoffset__ of the object kinds (object.c). */
+GOCORO_HIDDEN extern PyMemberDef gc_members[];
+
+/* The spec fields and slots every gocoro object type shares: the layout (GoCoroObject +
+ * inline state), GC, weak references and the common deallocator (which GoCoro_Check and the
+ * per-interpreter type tests rely on). */
+#define GC_OBJECT_SPEC(tpname)                                                                 \
+    .name = tpname, .basicsize = (int)offsetof(GoCoroObject, state), .itemsize = 1,           \
+    .flags = GC_TYPE_FLAGS | Py_TPFLAGS_HAVE_GC
 #define GC_OBJECT_SLOTS                                                                        \
-    .tp_basicsize = offsetof(GoCoroObject, state), .tp_itemsize = 1, .tp_dealloc = gc_dealloc, \
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, .tp_traverse = gc_traverse,             \
-    .tp_clear = gc_clear, .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist)
+    {Py_tp_dealloc, gc_dealloc}, {Py_tp_traverse, gc_traverse}, {Py_tp_clear, gc_clear},       \
+    {Py_tp_members, gc_members}
+
+GOCORO_HIDDEN extern PyType_Spec gc_coroutine_spec, gc_wrapper_spec, gc_code_spec, gc_generator_spec,
+    gc_iterator_spec, gc_asyncgen_spec, gc_asynciter_spec, gc_asend_spec, gc_athrow_spec;
+
+/* 1 if o is a gocoro object (any interpreter's types: they share tp_dealloc). */
+static inline int gc_is_object(PyObject *o)
+{
+    return Py_TYPE(o)->tp_dealloc == gc_dealloc;
+}
+
+/* 1 if o is a gocoro coroutine (what `Py_TYPE(o) == the coroutine type` tests, without
+ * reaching for an interpreter's type object). */
+static inline int gc_is_coroutine(PyObject *o)
+{
+    return gc_is_object(o) && ((GoCoroObject *)o)->kind == GOCORO_KIND_COROUTINE;
+}
 
 /* ---------- Per-kind entry points ---------- */
 
 /* generator.c: tp_iternext of generators, also the coroutine's (for the interpreter's await loop). */
 GOCORO_HIDDEN PyObject *gen_iternext(PyObject *self);
-/* asyncgen.c: look up sys.get_asyncgen_hooks once (called by gocoro_ensure_ready).  0 / -1. */
-GOCORO_HIDDEN int ag_ready(void);
 
 #endif

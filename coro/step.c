@@ -82,7 +82,7 @@ static void gc_finish_error(GoCoroObject *c)
 static PyObject *gc_awaitable_iter(PyObject *o)
 {
     PyTypeObject *t = Py_TYPE(o);
-    if (t == &GoCoro_CoroutineType_Impl) {
+    if (gc_is_coroutine(o)) {
         if (((GoCoroObject *)o)->await_obj != NULL) {
             PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
             return NULL;
@@ -115,7 +115,7 @@ static PyObject *gc_awaitable_iter(PyObject *o)
         PyObject *res = t->tp_as_async->am_await(o);
         if (res == NULL)
             return NULL;
-        if (PyCoro_CheckExact(res) || Py_TYPE(res) == &GoCoro_CoroutineType_Impl) {
+        if (PyCoro_CheckExact(res) || gc_is_coroutine(res)) {
             Py_DECREF(res);
             PyErr_SetString(PyExc_TypeError, "__await__() returned a coroutine");
             return NULL;
@@ -136,7 +136,7 @@ static PyObject *gc_awaitable_iter(PyObject *o)
 /* CPython's rules for `yield from obj` in a (non-coroutine) generator. */
 static PyObject *gc_yield_from_iter(PyObject *o)
 {
-    if (PyCoro_CheckExact(o) || Py_TYPE(o) == &GoCoro_CoroutineType_Impl) {
+    if (PyCoro_CheckExact(o) || gc_is_coroutine(o)) {
         PyErr_SetString(PyExc_TypeError,
                         "cannot 'yield from' a coroutine object in a non-coroutine generator");
         return NULL;
@@ -149,7 +149,7 @@ static PyObject *gc_yield_from_iter(PyObject *o)
 /* Send into the delegated iterator (PyIter_Send, with our own type short-circuited). */
 static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObject **res)
 {
-    if (Py_TYPE(it) == &GoCoro_CoroutineType_Impl)
+    if (gc_is_coroutine(it))
         return gc_am_send(it, arg, res);
     return PyIter_Send(it, arg, res);
 }

@@ -42,16 +42,22 @@ struct gocoro_job {
     double timeout;
 };
 
-static atomic_int test_panic_flags;
 static atomic_long st_jobs; /* live jobs, for the leak tests */
+
+static inline void job_set_cancelled(gocoro_job *j)
+{
+    __atomic_store_n(&j->cancelled, 1, __ATOMIC_SEQ_CST);
+}
 
 long gocoro_executor_jobs(void) { return atomic_load(&st_jobs); }
 
-void gocoro_executor_set_test_panic(int where)
+void gocoro_executor_set_test_panic(GoCoroState *st, int where)
 {
-    int f = where == 1 ? GOCORO_JOB_TEST_PANIC_GOROUTINE : where == 2 ? GOCORO_JOB_TEST_PANIC_LAUNCH : 0;
-    atomic_store(&test_panic_flags, f);
+    st->test_panic_flags = where == 1 ? GOCORO_JOB_TEST_PANIC_GOROUTINE
+                           : where == 2 ? GOCORO_JOB_TEST_PANIC_LAUNCH : 0;
 }
+
+void gocoro_job_interp_gone(gocoro_job *j) { job_set_cancelled(j); }
 
 void gocoro_job_ref(gocoro_job *j) { atomic_fetch_add_explicit(&j->refcnt, 1, memory_order_relaxed); }
 
@@ -63,11 +69,6 @@ void gocoro_job_unref(gocoro_job *j)
     free(j->panic_msg);
     free(j);
     atomic_fetch_add(&st_jobs, -1);
-}
-
-static inline void job_set_cancelled(gocoro_job *j)
-{
-    __atomic_store_n(&j->cancelled, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- goroutine side (no GIL) ---- */
@@ -187,8 +188,6 @@ static void aw_finalize(void *st)
     s->job = NULL;
 }
 
-static GoCoroCode *aw_code;
-
 GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPythonFn to_python,
                                    GoCoroCleanupFn cleanup, double timeout_seconds)
 {
@@ -202,7 +201,10 @@ GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPytho
         PyErr_SetString(PyExc_ValueError, "GoCoro_RunBlocking: timeout_seconds is NaN");
         return NULL;
     }
-    if (aw_code == NULL) {
+    GoCoroState *st = gocoro_state_current();
+    if (st == NULL)
+        return NULL;
+    if (st->job_code == NULL) {
         static const GoCoroSpec spec = {
             .abi_version = GOCORO_ABI_VERSION,
             .struct_size = sizeof(GoCoroSpec),
@@ -215,8 +217,8 @@ GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPytho
             .step = aw_step,
             .finalize = aw_finalize,
         };
-        aw_code = GoCoro_Prepare(&spec);
-        if (aw_code == NULL)
+        st->job_code = GoCoro_Prepare(&spec);
+        if (st->job_code == NULL)
             return NULL;
     }
     long long timeout_ns = 0;
@@ -243,14 +245,15 @@ GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPytho
     j->timeout = timeout_seconds;
     atomic_fetch_add(&st_jobs, 1);
     aw_state init = {.job = j, .settled = 0};
-    PyObject *aw = GoCoro_New(aw_code, &init, sizeof init, NULL);
+    PyObject *aw = GoCoro_New(st->job_code, &init, sizeof init, NULL);
     if (aw == NULL) {
         gocoro_job_unref(j);
         return NULL;
     }
-    int flags = atomic_exchange(&test_panic_flags, 0);
+    int flags = st->test_panic_flags;
+    st->test_panic_flags = 0;
     gocoro_job_ref(j); /* the goroutine's */
-    if (gocoro_go_run_job(j, timeout_ns, flags) < 0) {
+    if (gocoro_go_run_job(j, timeout_ns, flags, (long long)st->interp_id) < 0) {
         /* nothing started: the caller keeps arg, so neither to_python nor cleanup may run */
         gocoro_job_unref(j);
         ((aw_state *)GoCoro_GetState(aw))->settled = 1;
@@ -268,3 +271,13 @@ GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPytho
     }
     return aw;
 }
+
+/* ---- per-interpreter state (state.h "executor/") ---- */
+
+int gocoro_executor_state_traverse(GoCoroState *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->job_code);
+    return 0;
+}
+
+void gocoro_executor_state_clear(GoCoroState *st) { Py_CLEAR(st->job_code); }

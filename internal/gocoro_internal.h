@@ -3,7 +3,7 @@
  * Header only, so it adds no link dependency: Python.h, the public header in library mode, the
  * visibility and branch hints, and the exception helpers portable across 3.10-3.13.  Packages
  * build on it in this order, each calling only the ones before it:
- *   panic/ -> coro/ -> waker/ -> executor/ -> capi/
+ *   state/ -> panic/ -> coro/ -> waker/ -> executor/ -> capi/
  * Every package compiles with -I<repo root> and includes its dependencies by package path
  * ("coro/coro.h", "waker/waker.h"), so each dependency is visible where it is used. */
 #ifndef GOCORO_INTERNAL_H
@@ -11,6 +11,10 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#ifdef Py_GIL_DISABLED
+#error "gocoro does not support free-threaded CPython (Py_GIL_DISABLED) yet: its per-object state and per-interpreter free lists rely on the GIL (see README, 'Free-threading'); build against a default (GIL) CPython"
+#endif
 #include <frameobject.h>
 #include <stdint.h>
 

@@ -1,25 +1,33 @@
-/* panic/panic.c: gocoro.PanicException, the one canonical exception for panics in native code. */
-#include "internal/gocoro_internal.h"
+/* panic/panic.c: gocoro.PanicException, the one canonical exception (per interpreter) for
+ * panics in native code. */
+#include "state/state.h"
 #include "panic/panic.h"
-
-PyObject *gocoro_panic_exc = NULL;
 
 PyObject *gocoro_panic_create(void)
 {
-    if (gocoro_panic_exc == NULL) {
-        gocoro_panic_exc = PyErr_NewExceptionWithDoc(
-            "gocoro.PanicException",
-            "A panic in native code (Go, Rust, C) surfaced as a Python exception.\n\n"
-            "Like pyo3's PanicException it derives from BaseException, so `except Exception`\n"
-            "does not swallow it.  One class per interpreter, shared by every extension.",
-            PyExc_BaseException, NULL);
-    }
-    return gocoro_panic_exc;
+    return PyErr_NewExceptionWithDoc(
+        "gocoro.PanicException",
+        "A panic in native code (Go, Rust, C) surfaced as a Python exception.\n\n"
+        "Like pyo3's PanicException it derives from BaseException, so `except Exception`\n"
+        "does not swallow it.  One class per interpreter, shared by every extension.",
+        PyExc_BaseException, NULL);
 }
 
 void gocoro_panic_set(const char *msg)
 {
-    if (gocoro_panic_create() == NULL)
+    PyObject *saved = gocoro_fetch_exc();
+    GoCoroState *st = gocoro_state_current();
+    if (st == NULL || st->panic_exc == NULL) {
+        PyErr_Clear();
+        PyObject *exc = PyObject_CallFunction(PyExc_RuntimeError, "s", msg ? msg : "panic");
+        if (exc != NULL && saved != NULL)
+            PyException_SetContext(exc, saved);
+        else
+            Py_XDECREF(saved);
+        if (exc != NULL)
+            gocoro_restore_exc(exc);
         return;
-    PyErr_SetString(gocoro_panic_exc, msg ? msg : "panic");
+    }
+    Py_XDECREF(saved);
+    PyErr_SetString(st->panic_exc, msg ? msg : "panic");
 }

@@ -1,8 +1,8 @@
 // Package panic owns gocoro.PanicException and turns Go panics into it.
 //
 // Every //export in the library defers Recover: a Go panic is caught at the C boundary and
-// becomes a Python PanicException (the caller always holds the GIL), never a crash. This is
-// the lowest package: its C (panic.c) calls no other part of gocoro.
+// becomes a Python PanicException of the current interpreter (the caller always holds the GIL),
+// never a crash. Its C (panic.c) calls only state/ below it.
 package panic
 
 /*
@@ -14,6 +14,8 @@ import "C"
 import (
 	"fmt"
 	"unsafe"
+
+	_ "github.com/gocoro/gocoro/state" // state.c: the current interpreter's PanicException
 )
 
 // Set raises gocoro.PanicException(msg) in the calling thread (the GIL must be held).

@@ -1,4 +1,4 @@
-/* panic/panic.h: gocoro.PanicException, the lowest package (it calls no other part of gocoro).
+/* panic/panic.h: gocoro.PanicException, one class per interpreter (it calls only state/).
  * Included by the cgo preamble of panic.go, so it needs no Python.h. */
 #ifndef GOCORO_PANIC_H
 #define GOCORO_PANIC_H
@@ -6,13 +6,11 @@
 
 struct _object; /* PyObject */
 
-/* gocoro.PanicException once created (borrowed; process-wide), else NULL. */
-extern struct _object *gocoro_panic_exc;
-
-/* Create gocoro.PanicException if needed and return it (borrowed), NULL with an exception set.
- * GIL held. */
+/* A new gocoro.PanicException class for the interpreter being initialised (new reference), or
+ * NULL with an exception set.  GIL held. */
 struct _object *gocoro_panic_create(void);
 
-/* Raise gocoro.PanicException(msg); GIL held. */
+/* Raise the current interpreter's gocoro.PanicException(msg) (RuntimeError if gocoro cannot
+ * be initialised there); GIL held. */
 void gocoro_panic_set(const char *msg);
 #endif

@@ -21,3 +21,8 @@ else
 fi
 # wakers + GoCoro_RunBlocking (capsule mode)
 build_ext "$v" "$py" _gocoro_waker_test "$ROOT/tests_c/waker_testmod.c" -- -lpthread
+# multi-phase extensions for the subinterpreter tests: capsule mode and direct link
+build_ext "$v" "$py" _gocoro_subinterp_capsule "$ROOT/tests_c/subinterp_testmod.c" -- \
+  -DSUBINTERP_CAPSULE -lpthread
+build_ext "$v" "$py" _gocoro_subinterp_linked "$ROOT/tests_c/subinterp_testmod.c" -- \
+  -L"$libdir" -lgocoro -Wl,-rpath,"$libdir" -lpthread

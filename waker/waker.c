@@ -71,7 +71,8 @@ struct gc_hub {
     PyObject *owner;             /* borrowed HubOwner while live, NULL once torn down */
     PyObject *loop_wr;           /* asyncio: weakref to the loop */
     GoCoroWaker *attached;       /* wakers bound to this hub (not yet detached) */
-    gc_hub *next_live;           /* asyncio registry */
+    gc_hub *next_live;           /* asyncio registry (gs->asyncio_hubs) */
+    GoCoroState *gs;             /* the interpreter's state; valid while owner != NULL */
     unsigned long thread_ident;
 };
 
@@ -220,25 +221,22 @@ void GoCoro_Wake(GoCoroWaker *w)
 /* ------------------------------------------------------------------------------------------ */
 /* cached Python helpers (GIL)                                                                 */
 
-static PyObject *s_done, *s_set_result, *s_create_future, *s_add_reader, *s_get, *s_set;
-static PyObject *s_trio, *s_asyncio, *s_name;
-
-static int intern_strings(void)
+static int intern_strings(GoCoroState *gs)
 {
-    if (s_set != NULL)
+    if (gs->s_set != NULL)
         return 0;
 #define INTERN(var, text)                                   \
     if ((var = PyUnicode_InternFromString(text)) == NULL)   \
         return -1;
-    INTERN(s_done, "done");
-    INTERN(s_set_result, "set_result");
-    INTERN(s_create_future, "create_future");
-    INTERN(s_add_reader, "add_reader");
-    INTERN(s_get, "get");
-    INTERN(s_trio, "trio");
-    INTERN(s_asyncio, "asyncio");
-    INTERN(s_name, "name");
-    INTERN(s_set, "set"); /* last: marks the set complete */
+    INTERN(gs->s_done, "done");
+    INTERN(gs->s_set_result, "set_result");
+    INTERN(gs->s_create_future, "create_future");
+    INTERN(gs->s_add_reader, "add_reader");
+    INTERN(gs->s_get, "get");
+    INTERN(gs->s_trio, "trio");
+    INTERN(gs->s_asyncio, "asyncio");
+    INTERN(gs->s_name, "name");
+    INTERN(gs->s_set, "set"); /* last: marks the set complete */
 #undef INTERN
     return 0;
 }
@@ -273,9 +271,9 @@ static PyObject *wr_target(PyObject *wr) /* new reference, or NULL (no exception
 }
 
 /* 1 done, 0 pending, -1 error */
-static int future_done(PyObject *fut)
+static int future_done(GoCoroState *gs, PyObject *fut)
 {
-    PyObject *r = PyObject_CallMethodNoArgs(fut, s_done);
+    PyObject *r = PyObject_CallMethodNoArgs(fut, gs->s_done);
     if (r == NULL)
         return -1;
     int d = PyObject_IsTrue(r);
@@ -283,37 +281,30 @@ static int future_done(PyObject *fut)
     return d;
 }
 
-/* ---- trio ---- */
-static struct {
-    PyObject *module;           /* trio (cached once imported by the program) */
-    PyObject *sniffio_local;    /* sniffio.thread_local: .name == "trio" inside trio tasks */
-    PyObject *current_task, *wait_task_rescheduled, *reschedule, *abort_succeeded;
-    PyObject *wait_readable, *spawn_system_task;
-    PyObject *hub_var;          /* RunVar("gocoro_waker_hub") */
-    PyObject *hub_task_fn;      /* builtin that makes the hub's system task */
-} trio_api;
+/* ---- trio (the lookups live in GoCoroState.trio: sniffio_local's .name == "trio" inside
+ *      trio tasks; hub_var is RunVar("gocoro_waker_hub")) ---- */
 
-static int trio_init(PyObject *trio);
+static int trio_init(GoCoroState *gs, PyObject *trio);
 
 /* Which library drives the current thread?  Sets *trio_guess when trio is imported but sniffio
  * could not tell.  Returns 1 for trio, 0 otherwise, -1 on error. */
-static int trio_running(int *trio_guess)
+static int trio_running(GoCoroState *gs, int *trio_guess)
 {
     *trio_guess = 0;
-    if (trio_api.module == NULL) {
-        PyObject *t = PyImport_GetModule(s_trio);
+    if (gs->trio.module == NULL) {
+        PyObject *t = PyImport_GetModule(gs->s_trio);
         if (t == NULL) {
             if (PyErr_Occurred())
                 return -1;
             return 0; /* trio not imported: it cannot be running */
         }
-        int r = trio_init(t);
+        int r = trio_init(gs, t);
         Py_DECREF(t);
         if (r < 0)
             return -1;
     }
-    if (trio_api.sniffio_local != NULL) {
-        PyObject *n = PyObject_GetAttr(trio_api.sniffio_local, s_name);
+    if (gs->trio.sniffio_local != NULL) {
+        PyObject *n = PyObject_GetAttr(gs->trio.sniffio_local, gs->s_name);
         if (n == NULL) {
             PyErr_Clear();
             *trio_guess = 1;
@@ -328,13 +319,16 @@ static int trio_running(int *trio_guess)
 }
 
 /* ---- asyncio ---- */
-static PyObject *get_running_loop_fn;
 
 /* The running asyncio loop (new reference), None, or NULL with an exception. */
-static PyObject *asyncio_running_loop(void)
+static PyObject *asyncio_running_loop(GoCoroState *gs)
 {
-    if (get_running_loop_fn == NULL) {
-        PyObject *aio = PyImport_GetModule(s_asyncio);
+    /* The lookup is cached as a weak reference: a strong one would tie this interpreter's
+     * gocoro module to _asyncio's, whose state caches our types (iscoroutine's type cache),
+     * in a cycle across two modules that interpreter finalization does not collect. */
+    PyObject *fn = gs->get_running_loop ? wr_target(gs->get_running_loop) : NULL;
+    if (fn == NULL) {
+        PyObject *aio = PyImport_GetModule(gs->s_asyncio);
         if (aio == NULL) {
             if (PyErr_Occurred())
                 return NULL;
@@ -348,12 +342,17 @@ static PyObject *asyncio_running_loop(void)
             if (m == NULL)
                 return NULL;
         }
-        get_running_loop_fn = PyObject_GetAttrString(m, "_get_running_loop");
+        fn = PyObject_GetAttrString(m, "_get_running_loop");
         Py_DECREF(m);
-        if (get_running_loop_fn == NULL)
+        if (fn == NULL)
             return NULL;
+        Py_XSETREF(gs->get_running_loop, PyWeakref_NewRef(fn, NULL));
+        if (gs->get_running_loop == NULL)
+            PyErr_Clear(); /* not weak-referenceable: look it up again next time */
     }
-    return PyObject_CallNoArgs(get_running_loop_fn);
+    PyObject *loop = PyObject_CallNoArgs(fn);
+    Py_DECREF(fn);
+    return loop;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -361,10 +360,10 @@ static PyObject *asyncio_running_loop(void)
 
 typedef struct {
     PyObject_HEAD
-    gc_hub *hub; /* the owner's hub reference; NULL once torn down */
+    gc_hub *hub;     /* the owner's hub reference; NULL once torn down */
+    GoCoroState *gs; /* its interpreter's state (kept alive by the owner's type) */
 } HubOwner;
 
-static gc_hub *asyncio_hubs; /* live asyncio hubs (GIL) */
 
 static void waker_free_gil(GoCoroWaker *w);
 
@@ -372,10 +371,11 @@ static void waker_free_gil(GoCoroWaker *w);
  * owner's reference.  Wakers outlive it as inert C handles. */
 static void hub_teardown(gc_hub *h)
 {
+    GoCoroState *gs = h->gs;
     PyObject *saved = gocoro_fetch_exc();
     h->owner = NULL;
     if (h->lib == HUB_ASYNCIO) {
-        for (gc_hub **pp = &asyncio_hubs; *pp != NULL; pp = &(*pp)->next_live) {
+        for (gc_hub **pp = &gs->asyncio_hubs; *pp != NULL; pp = &(*pp)->next_live) {
             if (*pp == h) {
                 *pp = h->next_live;
                 break;
@@ -431,6 +431,7 @@ static void waker_free_gil(GoCoroWaker *w)
 /* Complete w's waiter, or remember the wake.  GIL, loop thread. */
 static void waker_deliver(GoCoroWaker *w, int lib)
 {
+    GoCoroState *gs = w->hub->gs;
     PyObject *wt = w->waiter;
     if (wt == NULL) {
         w->woken = 1;
@@ -438,9 +439,9 @@ static void waker_deliver(GoCoroWaker *w, int lib)
     }
     w->waiter = NULL;
     if (lib == HUB_ASYNCIO) {
-        int done = future_done(wt);
+        int done = future_done(w->hub->gs, wt);
         if (done == 0) {
-            PyObject *r = PyObject_CallMethodOneArg(wt, s_set_result, Py_None);
+            PyObject *r = PyObject_CallMethodOneArg(wt, gs->s_set_result, Py_None);
             if (r == NULL)
                 PyErr_WriteUnraisable(wt);
             Py_XDECREF(r);
@@ -450,9 +451,9 @@ static void waker_deliver(GoCoroWaker *w, int lib)
             w->woken = 1; /* the wait was cancelled: keep the wake for the next one */
         }
     } else {
-        PyObject *r = PyObject_CallOneArg(trio_api.reschedule, wt);
+        PyObject *r = PyObject_CallOneArg(gs->trio.reschedule, wt);
         if (r == NULL)
-            PyErr_WriteUnraisable(trio_api.reschedule);
+            PyErr_WriteUnraisable(gs->trio.reschedule);
         Py_XDECREF(r);
     }
     Py_DECREF(wt);
@@ -513,8 +514,10 @@ static PyObject *hubowner_call(PyObject *self, PyObject *args, PyObject *kwargs)
 
 static void hubowner_dealloc(PyObject *self)
 {
+    PyTypeObject *tp = Py_TYPE(self);
     hubowner_teardown((HubOwner *)self);
-    Py_TYPE(self)->tp_free(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
 }
 
 static PyObject *hubowner_repr(PyObject *self)
@@ -526,23 +529,24 @@ static PyObject *hubowner_repr(PyObject *self)
                                 o->hub->lib == HUB_TRIO ? "trio" : "asyncio", self);
 }
 
-static PyTypeObject HubOwnerType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gocoro._WakerHub",
-    .tp_basicsize = sizeof(HubOwner),
-    .tp_dealloc = hubowner_dealloc,
-    .tp_repr = hubowner_repr,
-    .tp_call = hubowner_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The per-event-loop side of gocoro wakers (drains wake-ups when called).",
+static PyType_Slot hubowner_slots[] = {
+    {Py_tp_dealloc, hubowner_dealloc},
+    {Py_tp_repr, hubowner_repr},
+    {Py_tp_call, hubowner_call},
+    {Py_tp_doc, "The per-event-loop side of gocoro wakers (drains wake-ups when called)."},
+    {0, NULL}};
+
+static PyType_Spec hubowner_spec = {
+    .name = "gocoro._WakerHub",
+    .basicsize = sizeof(HubOwner),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = hubowner_slots,
 };
 
 /* A new hub with its owner (new reference in *owner_out); the hub carries the owner's reference
  * plus one for the caller. */
-static gc_hub *hub_new(int lib, PyObject **owner_out)
+static gc_hub *hub_new(GoCoroState *gs, int lib, PyObject **owner_out)
 {
-    if (PyType_Ready(&HubOwnerType) < 0)
-        return NULL;
     gc_hub *h = calloc(1, sizeof *h);
     if (h == NULL) {
         PyErr_NoMemory();
@@ -557,30 +561,32 @@ static gc_hub *hub_new(int lib, PyObject **owner_out)
     atomic_init(&h->refcnt, 2);
     atomic_init(&h->head, NULL);
     h->lib = lib;
+    h->gs = gs;
     h->thread_ident = PyThread_get_thread_ident();
     atomic_fetch_add(&st_hubs, 1);
-    HubOwner *o = PyObject_New(HubOwner, &HubOwnerType);
+    HubOwner *o = PyObject_New(HubOwner, gs->hubowner_type);
     if (o == NULL) {
         hub_unref(h);
         hub_unref(h);
         return NULL;
     }
     o->hub = h;
+    o->gs = gs;
     h->owner = (PyObject *)o;
     *owner_out = (PyObject *)o;
     return h;
 }
 
 /* The hub of the running asyncio loop (new C reference) or NULL with an exception. */
-static gc_hub *asyncio_hub(PyObject *loop)
+static gc_hub *asyncio_hub(GoCoroState *gs, PyObject *loop)
 {
     gc_hub **pp, *h;
-    for (pp = &asyncio_hubs; (h = *pp) != NULL; pp = &h->next_live) {
+    for (pp = &gs->asyncio_hubs; (h = *pp) != NULL; pp = &h->next_live) {
         if (h->owner != NULL && wr_is(h->loop_wr, loop)) {
-            if (pp != &asyncio_hubs) { /* most recently used first */
+            if (pp != &gs->asyncio_hubs) { /* most recently used first */
                 *pp = h->next_live;
-                h->next_live = asyncio_hubs;
-                asyncio_hubs = h;
+                h->next_live = gs->asyncio_hubs;
+                gs->asyncio_hubs = h;
             }
             h->thread_ident = PyThread_get_thread_ident(); /* a loop may be run on another thread later */
             hub_ref(h);
@@ -588,7 +594,7 @@ static gc_hub *asyncio_hub(PyObject *loop)
         }
     }
     PyObject *owner = NULL;
-    h = hub_new(HUB_ASYNCIO, &owner);
+    h = hub_new(gs, HUB_ASYNCIO, &owner);
     if (h == NULL)
         return NULL;
     h->loop_wr = PyWeakref_NewRef(loop, NULL);
@@ -596,7 +602,7 @@ static gc_hub *asyncio_hub(PyObject *loop)
     PyObject *r = NULL;
     if (fd != NULL) {
         PyObject *args[3] = {loop, fd, owner};
-        r = PyObject_VectorcallMethod(s_add_reader, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        r = PyObject_VectorcallMethod(gs->s_add_reader, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         Py_DECREF(fd);
     }
     if (r == NULL) {
@@ -605,8 +611,8 @@ static gc_hub *asyncio_hub(PyObject *loop)
         return NULL;
     }
     Py_DECREF(r);
-    h->next_live = asyncio_hubs;
-    asyncio_hubs = h;
+    h->next_live = gs->asyncio_hubs;
+    gs->asyncio_hubs = h;
     Py_DECREF(owner); /* the loop owns it now; our C reference keeps h valid regardless */
     return h;
 }
@@ -622,6 +628,7 @@ static int hubtask_step(PyObject *self, void *st, PyObject *sent, PyObject *thro
 {
     hubtask_state *s = st;
     HubOwner *o = (HubOwner *)s->owner;
+    GoCoroState *gs = o->gs;
     if (thrown != NULL) { /* the run is ending (Cancelled) or the task is being closed */
         hubowner_teardown(o);
         return GoCoro_Rethrow(thrown);
@@ -640,7 +647,7 @@ static int hubtask_step(PyObject *self, void *st, PyObject *sent, PyObject *thro
     PyObject *fd = PyLong_FromLong(o->hub->rfd);
     if (fd == NULL)
         return GOCORO_ERROR;
-    *result = PyObject_CallOneArg(trio_api.wait_readable, fd);
+    *result = PyObject_CallOneArg(gs->trio.wait_readable, fd);
     Py_DECREF(fd);
     return *result ? GOCORO_AWAIT : GOCORO_ERROR;
 }
@@ -657,11 +664,14 @@ static void hubtask_clear(void *st)
     Py_CLEAR(s->owner);
 }
 
-static GoCoroCode *hubtask_code;
-
 static PyObject *hubtask_fn(PyObject *mod, PyObject *owner)
 {
-    if (hubtask_code == NULL) {
+    if (Py_TYPE(owner)->tp_dealloc != hubowner_dealloc) {
+        PyErr_SetString(PyExc_TypeError, "gocoro waker hub task: bad argument");
+        return NULL;
+    }
+    GoCoroState *gs = ((HubOwner *)owner)->gs;
+    if (gs->hubtask_code == NULL) {
         static const GoCoroSpec spec = {
             .abi_version = GOCORO_ABI_VERSION,
             .struct_size = sizeof(GoCoroSpec),
@@ -675,16 +685,12 @@ static PyObject *hubtask_fn(PyObject *mod, PyObject *owner)
             .traverse = hubtask_traverse,
             .clear = hubtask_clear,
         };
-        hubtask_code = GoCoro_Prepare(&spec);
-        if (hubtask_code == NULL)
+        gs->hubtask_code = GoCoro_Prepare(&spec);
+        if (gs->hubtask_code == NULL)
             return NULL;
     }
-    if (Py_TYPE(owner) != &HubOwnerType) {
-        PyErr_SetString(PyExc_TypeError, "gocoro waker hub task: bad argument");
-        return NULL;
-    }
     hubtask_state init = {.owner = Py_NewRef(owner), .started = 0};
-    PyObject *c = GoCoro_New(hubtask_code, &init, sizeof init, NULL);
+    PyObject *c = GoCoro_New(gs->hubtask_code, &init, sizeof init, NULL);
     if (c == NULL)
         Py_DECREF(owner);
     return c;
@@ -693,7 +699,7 @@ static PyObject *hubtask_fn(PyObject *mod, PyObject *owner)
 static PyMethodDef hubtask_def = {"gocoro_waker_hub", hubtask_fn, METH_O,
                                   "Runs a trio system task that drains gocoro wake-ups."};
 
-static int trio_init(PyObject *trio)
+static int trio_init(GoCoroState *gs, PyObject *trio)
 {
     PyObject *low = PyImport_ImportModule("trio.lowlevel");
     if (low == NULL)
@@ -703,36 +709,36 @@ static int trio_init(PyObject *trio)
 #define GET(var, name)                                          \
     if ((var = PyObject_GetAttrString(low, name)) == NULL)      \
         goto done;
-    GET(trio_api.current_task, "current_task");
-    GET(trio_api.wait_task_rescheduled, "wait_task_rescheduled");
-    GET(trio_api.reschedule, "reschedule");
-    GET(trio_api.wait_readable, "wait_readable");
-    GET(trio_api.spawn_system_task, "spawn_system_task");
+    GET(gs->trio.current_task, "current_task");
+    GET(gs->trio.wait_task_rescheduled, "wait_task_rescheduled");
+    GET(gs->trio.reschedule, "reschedule");
+    GET(gs->trio.wait_readable, "wait_readable");
+    GET(gs->trio.spawn_system_task, "spawn_system_task");
     GET(abort, "Abort");
 #undef GET
-    if ((trio_api.abort_succeeded = PyObject_GetAttrString(abort, "SUCCEEDED")) == NULL)
+    if ((gs->trio.abort_succeeded = PyObject_GetAttrString(abort, "SUCCEEDED")) == NULL)
         goto done;
     {
         PyObject *runvar = PyObject_GetAttrString(low, "RunVar");
         if (runvar == NULL)
             goto done;
-        trio_api.hub_var = PyObject_CallFunction(runvar, "s", "gocoro_waker_hub");
+        gs->trio.hub_var = PyObject_CallFunction(runvar, "s", "gocoro_waker_hub");
         Py_DECREF(runvar);
-        if (trio_api.hub_var == NULL)
+        if (gs->trio.hub_var == NULL)
             goto done;
     }
-    if ((trio_api.hub_task_fn = PyCFunction_New(&hubtask_def, NULL)) == NULL)
+    if ((gs->trio.hub_task_fn = PyCFunction_New(&hubtask_def, NULL)) == NULL)
         goto done;
     {
         PyObject *sn = PyImport_ImportModule("sniffio");
         if (sn != NULL) {
-            trio_api.sniffio_local = PyObject_GetAttrString(sn, "thread_local");
+            gs->trio.sniffio_local = PyObject_GetAttrString(sn, "thread_local");
             Py_DECREF(sn);
         }
-        if (trio_api.sniffio_local == NULL)
+        if (gs->trio.sniffio_local == NULL)
             PyErr_Clear(); /* fall back to trio.lowlevel.current_task() */
     }
-    trio_api.module = Py_NewRef(trio);
+    gs->trio.module = Py_NewRef(trio);
     rc = 0;
 done:
     Py_XDECREF(abort);
@@ -741,13 +747,13 @@ done:
 }
 
 /* The hub of the running trio run (new C reference) or NULL with an exception. */
-static gc_hub *trio_hub(void)
+static gc_hub *trio_hub(GoCoroState *gs)
 {
-    PyObject *args[2] = {trio_api.hub_var, Py_None};
-    PyObject *cur = PyObject_VectorcallMethod(s_get, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *args[2] = {gs->trio.hub_var, Py_None};
+    PyObject *cur = PyObject_VectorcallMethod(gs->s_get, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     if (cur == NULL)
         return NULL;
-    if (Py_TYPE(cur) == &HubOwnerType && ((HubOwner *)cur)->hub != NULL) {
+    if (Py_TYPE(cur)->tp_dealloc == hubowner_dealloc && ((HubOwner *)cur)->hub != NULL) {
         gc_hub *h = ((HubOwner *)cur)->hub;
         hub_ref(h);
         Py_DECREF(cur);
@@ -755,19 +761,19 @@ static gc_hub *trio_hub(void)
     }
     Py_DECREF(cur);
     PyObject *owner = NULL;
-    gc_hub *h = hub_new(HUB_TRIO, &owner);
+    gc_hub *h = hub_new(gs, HUB_TRIO, &owner);
     if (h == NULL)
         return NULL;
     PyObject *kw = Py_BuildValue("{s:s}", "name", "gocoro waker hub");
-    PyObject *pargs = kw ? PyTuple_Pack(2, trio_api.hub_task_fn, owner) : NULL;
-    PyObject *task = pargs ? PyObject_Call(trio_api.spawn_system_task, pargs, kw) : NULL;
+    PyObject *pargs = kw ? PyTuple_Pack(2, gs->trio.hub_task_fn, owner) : NULL;
+    PyObject *task = pargs ? PyObject_Call(gs->trio.spawn_system_task, pargs, kw) : NULL;
     Py_XDECREF(kw);
     Py_XDECREF(pargs);
     PyObject *r = NULL;
     if (task != NULL) {
         Py_DECREF(task);
-        PyObject *sargs[2] = {trio_api.hub_var, owner};
-        r = PyObject_VectorcallMethod(s_set, sargs, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        PyObject *sargs[2] = {gs->trio.hub_var, owner};
+        r = PyObject_VectorcallMethod(gs->s_set, sargs, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     }
     if (r == NULL) {
         HubOwner *o = (HubOwner *)owner;
@@ -784,30 +790,30 @@ static gc_hub *trio_hub(void)
 }
 
 /* The hub of the running event loop (new C reference) or NULL with RuntimeError. */
-static gc_hub *hub_current(void)
+static gc_hub *hub_current(GoCoroState *gs)
 {
-    if (intern_strings() < 0)
+    if (intern_strings(gs) < 0)
         return NULL;
     int guess = 0;
-    int t = trio_running(&guess);
+    int t = trio_running(gs, &guess);
     if (t < 0)
         return NULL;
     if (t == 1)
-        return trio_hub();
-    PyObject *loop = asyncio_running_loop();
+        return trio_hub(gs);
+    PyObject *loop = asyncio_running_loop(gs);
     if (loop == NULL)
         return NULL;
     if (loop != Py_None) {
-        gc_hub *h = asyncio_hub(loop);
+        gc_hub *h = asyncio_hub(gs, loop);
         Py_DECREF(loop);
         return h;
     }
     Py_DECREF(loop);
     if (guess) {
-        PyObject *task = PyObject_CallNoArgs(trio_api.current_task);
+        PyObject *task = PyObject_CallNoArgs(gs->trio.current_task);
         if (task != NULL) {
             Py_DECREF(task);
-            return trio_hub();
+            return trio_hub(gs);
         }
         PyErr_Clear();
     }
@@ -822,9 +828,10 @@ static gc_hub *hub_current(void)
 
 GoCoroWaker *GoCoro_WakerNew(void)
 {
-    if (gocoro_ensure_ready() < 0)
+    GoCoroState *gs = gocoro_state_current();
+    if (gs == NULL)
         return NULL;
-    gc_hub *h = hub_current();
+    gc_hub *h = hub_current(gs);
     if (h == NULL)
         return NULL;
     if (h->owner == NULL) {
@@ -884,29 +891,35 @@ typedef struct {
     PyObject_HEAD
     GoCoroWaker *w;
     uint64_t seq;
+    GoCoroState *gs; /* kept alive by the object's type */
 } TrioAbort;
 
 static PyObject *trioabort_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     TrioAbort *a = (TrioAbort *)self;
     waker_detach(a->w, a->seq); /* a later wake must not reschedule the task again */
-    return Py_NewRef(trio_api.abort_succeeded);
+    return Py_NewRef(a->gs->trio.abort_succeeded);
 }
 
 static void trioabort_dealloc(PyObject *self)
 {
+    PyTypeObject *tp = Py_TYPE(self);
     GoCoro_WakerRelease(((TrioAbort *)self)->w);
-    Py_TYPE(self)->tp_free(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
 }
 
-static PyTypeObject TrioAbortType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gocoro._WakerAbort",
-    .tp_basicsize = sizeof(TrioAbort),
-    .tp_dealloc = trioabort_dealloc,
-    .tp_call = trioabort_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "abort_fn of a gocoro waker wait under trio.",
+static PyType_Slot trioabort_slots[] = {
+    {Py_tp_dealloc, trioabort_dealloc},
+    {Py_tp_call, trioabort_call},
+    {Py_tp_doc, "abort_fn of a gocoro waker wait under trio."},
+    {0, NULL}};
+
+static PyType_Spec trioabort_spec = {
+    .name = "gocoro._WakerAbort",
+    .basicsize = sizeof(TrioAbort),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = trioabort_slots,
 };
 
 /* ---- the wait awaitable: a native coroutine that registers its waiter when first driven and
@@ -920,12 +933,13 @@ typedef struct {
 
 static int wait_register_asyncio(GoCoroWaker *w, PyObject **result)
 {
+    GoCoroState *gs = w->hub->gs;
     PyObject *loop = wr_target(w->hub->loop_wr);
     if (loop == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "GoCoro_WakerWait: the waker's event loop is gone");
         return -1;
     }
-    PyObject *fut = PyObject_CallMethodNoArgs(loop, s_create_future);
+    PyObject *fut = PyObject_CallMethodNoArgs(loop, gs->s_create_future);
     Py_DECREF(loop);
     if (fut == NULL)
         return -1;
@@ -936,12 +950,11 @@ static int wait_register_asyncio(GoCoroWaker *w, PyObject **result)
 
 static int wait_register_trio(GoCoroWaker *w, uint64_t seq, PyObject **result)
 {
-    if (PyType_Ready(&TrioAbortType) < 0)
-        return -1;
-    PyObject *task = PyObject_CallNoArgs(trio_api.current_task);
+    GoCoroState *gs = w->hub->gs;
+    PyObject *task = PyObject_CallNoArgs(gs->trio.current_task);
     if (task == NULL)
         return -1;
-    TrioAbort *a = PyObject_New(TrioAbort, &TrioAbortType);
+    TrioAbort *a = PyObject_New(TrioAbort, gs->trioabort_type);
     if (a == NULL) {
         Py_DECREF(task);
         return -1;
@@ -949,7 +962,8 @@ static int wait_register_trio(GoCoroWaker *w, uint64_t seq, PyObject **result)
     GoCoro_WakerRetain(w);
     a->w = w;
     a->seq = seq;
-    PyObject *aw = PyObject_CallOneArg(trio_api.wait_task_rescheduled, (PyObject *)a);
+    a->gs = gs;
+    PyObject *aw = PyObject_CallOneArg(gs->trio.wait_task_rescheduled, (PyObject *)a);
     Py_DECREF(a);
     if (aw == NULL) {
         Py_DECREF(task);
@@ -986,7 +1000,7 @@ static int wait_step(PyObject *self, void *st, PyObject *sent, PyObject *thrown,
     if (w->waiter != NULL) {
         int busy = 1;
         if (w->hub->lib == HUB_ASYNCIO) { /* a cancelled future not yet detached is no waiter */
-            busy = future_done(w->waiter);
+            busy = future_done(w->hub->gs, w->waiter);
             if (busy < 0)
                 return GOCORO_ERROR;
             busy = !busy;
@@ -1019,13 +1033,12 @@ static void wait_finalize(void *st)
     }
 }
 
-static GoCoroCode *wait_code;
-
 GoCoroPyObject *GoCoro_WakerWait(GoCoroWaker *w)
 {
     if (waker_check_usable(w, "GoCoro_WakerWait") < 0)
         return NULL;
-    if (wait_code == NULL) {
+    GoCoroState *gs = w->hub->gs;
+    if (gs->wait_code == NULL) {
         static const GoCoroSpec spec = {
             .abi_version = GOCORO_ABI_VERSION,
             .struct_size = sizeof(GoCoroSpec),
@@ -1038,12 +1051,12 @@ GoCoroPyObject *GoCoro_WakerWait(GoCoroWaker *w)
             .step = wait_step,
             .finalize = wait_finalize,
         };
-        wait_code = GoCoro_Prepare(&spec);
-        if (wait_code == NULL)
+        gs->wait_code = GoCoro_Prepare(&spec);
+        if (gs->wait_code == NULL)
             return NULL;
     }
     wait_state init = {.w = w, .seq = 0, .done = 0};
-    PyObject *c = GoCoro_New(wait_code, &init, sizeof init, NULL);
+    PyObject *c = GoCoro_New(gs->wait_code, &init, sizeof init, NULL);
     if (c != NULL)
         GoCoro_WakerRetain(w);
     return c;
@@ -1052,17 +1065,74 @@ GoCoroPyObject *GoCoro_WakerWait(GoCoroWaker *w)
 /* ------------------------------------------------------------------------------------------ */
 /* readiness, diagnostics                                                                      */
 
-int gocoro_waker_ready(void)
+int gocoro_waker_state_init(GoCoroState *gs, PyObject *module)
 {
-    if (PyType_Ready(&HubOwnerType) < 0 || PyType_Ready(&TrioAbortType) < 0)
+    gs->hubowner_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &hubowner_spec, NULL);
+    if (gs->hubowner_type == NULL)
         return -1;
+    gs->trioabort_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &trioabort_spec, NULL);
+    if (gs->trioabort_type == NULL)
+        return -1;
+    return intern_strings(gs);
+}
+
+int gocoro_waker_state_traverse(GoCoroState *gs, visitproc visit, void *arg)
+{
+    Py_VISIT(gs->hubowner_type);
+    Py_VISIT(gs->trioabort_type);
+    Py_VISIT(gs->get_running_loop);
+    Py_VISIT(gs->trio.module);
+    Py_VISIT(gs->trio.sniffio_local);
+    Py_VISIT(gs->trio.current_task);
+    Py_VISIT(gs->trio.wait_task_rescheduled);
+    Py_VISIT(gs->trio.reschedule);
+    Py_VISIT(gs->trio.abort_succeeded);
+    Py_VISIT(gs->trio.wait_readable);
+    Py_VISIT(gs->trio.spawn_system_task);
+    Py_VISIT(gs->trio.hub_var);
+    Py_VISIT(gs->trio.hub_task_fn);
+    Py_VISIT(gs->hubtask_code);
+    Py_VISIT(gs->wait_code);
     return 0;
 }
 
-void gocoro_waker_stats(long *wakers, long *hubs, long *asyncio_hubs_out)
+void gocoro_waker_state_clear_caches(GoCoroState *gs)
+{
+    Py_CLEAR(gs->get_running_loop);
+    Py_CLEAR(gs->trio.module);
+    Py_CLEAR(gs->trio.sniffio_local);
+    Py_CLEAR(gs->trio.current_task);
+    Py_CLEAR(gs->trio.wait_task_rescheduled);
+    Py_CLEAR(gs->trio.reschedule);
+    Py_CLEAR(gs->trio.abort_succeeded);
+    Py_CLEAR(gs->trio.wait_readable);
+    Py_CLEAR(gs->trio.spawn_system_task);
+    Py_CLEAR(gs->trio.hub_var);
+    Py_CLEAR(gs->trio.hub_task_fn);
+    Py_CLEAR(gs->hubtask_code);
+    Py_CLEAR(gs->wait_code);
+}
+
+void gocoro_waker_state_clear(GoCoroState *gs)
+{
+    gocoro_waker_state_clear_caches(gs);
+    Py_CLEAR(gs->hubowner_type);
+    Py_CLEAR(gs->trioabort_type);
+    Py_CLEAR(gs->s_done);
+    Py_CLEAR(gs->s_set_result);
+    Py_CLEAR(gs->s_create_future);
+    Py_CLEAR(gs->s_add_reader);
+    Py_CLEAR(gs->s_get);
+    Py_CLEAR(gs->s_set);
+    Py_CLEAR(gs->s_trio);
+    Py_CLEAR(gs->s_asyncio);
+    Py_CLEAR(gs->s_name);
+}
+
+void gocoro_waker_stats(GoCoroState *gs, long *wakers, long *hubs, long *asyncio_hubs_out)
 {
     long n_asyncio = 0;
-    for (gc_hub *h = asyncio_hubs; h != NULL; h = h->next_live)
+    for (gc_hub *h = gs->asyncio_hubs; h != NULL; h = h->next_live)
         n_asyncio++;
     *wakers = (long)atomic_load(&st_wakers);
     *hubs = (long)atomic_load(&st_hubs);

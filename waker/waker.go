@@ -10,4 +10,4 @@ package waker
 */
 import "C"
 
-import _ "github.com/gocoro/gocoro/coro" // GoCoro_Prepare, GoCoro_New, gocoro_ensure_ready
+import _ "github.com/gocoro/gocoro/coro" // GoCoro_Prepare, GoCoro_New

@@ -5,11 +5,17 @@
 
 #include "coro/coro.h"
 
-/* Ready the waker's private types (hub owner, trio abort callback).  Called by the module
- * init.  GIL held; 0 / -1 with an exception set. */
-int gocoro_waker_ready(void);
+/* waker/'s part of the per-interpreter state (state.h): its private types (hub owner, trio
+ * abort callback) and interned strings, created by the module's exec; traverse / clear as the
+ * module's.  GIL held; init returns 0 / -1 with an exception set. */
+int gocoro_waker_state_init(GoCoroState *gs, PyObject *module);
+int gocoro_waker_state_traverse(GoCoroState *gs, visitproc visit, void *arg);
+void gocoro_waker_state_clear(GoCoroState *gs);
+/* Drop only the lookups and cached codes (looked up again on next use). */
+void gocoro_waker_state_clear_caches(GoCoroState *gs);
 
-/* Live-object counts for the leak tests: wakers, hubs, asyncio hubs.  GIL held. */
-void gocoro_waker_stats(long *wakers, long *hubs, long *asyncio_hubs);
+/* Live-object counts for the leak tests: wakers and hubs (process-wide), asyncio hubs of gs's
+ * interpreter.  GIL held. */
+void gocoro_waker_stats(GoCoroState *gs, long *wakers, long *hubs, long *asyncio_hubs);
 
 #endif
