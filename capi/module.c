@@ -1,4 +1,5 @@
-/* The CPython extension module `gocoro` (single-phase init; C only, Go only off the hot path). */
+/* The CPython extension module `gocoro._gocoro`, re-exported by the package `gocoro`
+ * (single-phase init; C only, Go only off the hot path). */
 #include "../coro/gocoro_internal.h"
 #include "capi.h"
 #include "../coro/waker.h"
@@ -39,13 +40,13 @@ static PyMethodDef mod_methods[] = {
 
 static struct PyModuleDef gocoro_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "gocoro",
+    .m_name = "gocoro._gocoro",
     .m_doc = "gocoro: one canonical native coroutine type for every extension (see gocoro.h).",
     .m_size = -1,
     .m_methods = mod_methods,
 };
 
-PyMODINIT_FUNC PyInit_gocoro(void)
+PyMODINIT_FUNC PyInit__gocoro(void)
 {
     if (gocoro_ensure_ready() < 0)
         return NULL;
