@@ -20,7 +20,8 @@ class go_build_ext(build_ext):
             self._go = gocoro_build.check_tools()
         except gocoro_build.MissingToolsError as e:
             sys.stderr.write("\nerror: %s\n\n" % e)
-            raise SystemExit("gocoro: " + str(e).splitlines()[0] + " (see above)")
+            raise SystemExit("gocoro: cannot build from source, missing: %s (see above)"
+                             % ", ".join(e.short))
         super().run()
 
     def build_extension(self, ext):

@@ -156,7 +156,7 @@ build_wheel() {
     -w "$raw" "$sdist" >&2
   whl=$(ls "$raw"/gocoro-*.whl)
   # auditwheel picks the most compatible manylinux tag the library's symbol versions allow
-  if out=$("$bpy" -m auditwheel repair -w "$raw/repaired" "$whl" 2>&1); then
+  if out=$(PATH="$(dirname "$bpy"):$PATH" "$bpy" -m auditwheel repair -w "$raw/repaired" "$whl" 2>&1); then
     whl=$(ls "$raw"/repaired/gocoro-*.whl)
     plat=$(basename "$whl"); log "auditwheel: ${plat#gocoro-*-*-*-}"
   else
@@ -190,6 +190,9 @@ run_demo() {
 
 run_tests() {
   local line v rc=0 total_fail=0
+  # the distribution end-to-end test (tests/test_distribution.py) runs on the newest CPython only
+  line=$(find_pythons | tail -n 1)
+  export GOCORO_DIST_PYTHON="${GOCORO_DIST_PYTHON:-${line%%:*}}"
   if [ -f "$ROOT/tests_c/run_c_tests.sh" ]; then
     bash "$ROOT/tests_c/run_c_tests.sh" || rc=1
   fi

@@ -31,7 +31,9 @@ MODULE = "_gocoro"
 
 
 class MissingToolsError(RuntimeError):
-    pass
+    def __init__(self, message, short):
+        super().__init__(message)
+        self.short = short  # e.g. ["Go", "a C compiler"]
 
 
 def version():
@@ -60,25 +62,28 @@ def _go_env_cc(go):
 
 def check_tools():
     """Raise MissingToolsError naming everything a source build lacks."""
-    missing = []
+    missing, short = [], []
     go = os.environ.get("GOCORO_GO") or shutil.which("go")
     if not go or not os.access(go, os.X_OK):
         missing.append("Go 1.22 or newer (the `go` command on PATH; e.g. `apt-get install "
                        "golang-go`, or https://go.dev/dl)")
+        short.append("Go")
     # cgo compiles the C sources with $CC, else `go env CC` (gcc by default)
     cc = os.environ.get("CC", "").split()
     cc = cc[0] if cc else (_go_env_cc(go) if go else "gcc")
     if not shutil.which(cc):
         missing.append("a C compiler for cgo (`%s` not found; e.g. `apt-get install gcc`, or set "
                        "CC)" % cc)
+        short.append("a C compiler (%s)" % cc)
     inc = sysconfig.get_paths()["include"]
     if not os.path.isfile(os.path.join(inc, "Python.h")):
         missing.append("the CPython development headers (Python.h not in %s; e.g. `apt-get "
                        "install python%d.%d-dev`)" % ((inc,) + sys.version_info[:2]))
+        short.append("Python.h")
     if missing:
         raise MissingToolsError(
             "building gocoro from source needs:\n  - " + "\n  - ".join(missing) +
-            "\n(or install a prebuilt gocoro wheel for this platform)")
+            "\n(or install a prebuilt gocoro wheel for this platform)", short)
     return go
 
 
