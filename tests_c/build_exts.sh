@@ -22,3 +22,5 @@ else
 fi
 # wakers + GoCoro_RunBlocking (capsule mode)
 build_ext "$v" "$py" _gocoro_waker_test "$ROOT/tests_c/waker_testmod.c" -- -lpthread
+# an extension compiled against the ABI-1 baseline header (smaller table), not gocoro.h
+build_ext "$v" "$py" _gocoro_abi1 "$ROOT/tests_c/gocoro_abi1_testmod.c" -- -I"$ROOT/tests_c"
