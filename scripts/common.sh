@@ -34,6 +34,7 @@ ensure_tools() {
   command -v go >/dev/null || missing+=(golang-go)
   command -v gcc >/dev/null || missing+=(gcc)
   command -v g++ >/dev/null || missing+=(g++)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)  # tests of gocoro.pc
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -124,9 +125,6 @@ pkg_venv() {
   fi
   echo "$venv/bin/python"
 }
-
-# pkg_version: the package version (python/gocoro/_version.py).
-pkg_version() { sed -n 's/^__version__ = "\(.*\)"/\1/p' "$ROOT/python/gocoro/_version.py"; }
 
 # build_sdist [X.Y PYTHON]: dist/gocoro-VERSION.tar.gz; prints its path.
 build_sdist() {
