@@ -212,6 +212,20 @@ EOF
   else
     readelf -d "$lib" >"$TMP/out" 2>&1; bad "py$v: soname is _gocoro$suffix" "$TMP/out"
   fi
+  # -lgocoro reads the ld script libgocoro.so and records the module's soname as DT_NEEDED
+  printf 'int GoCoro_Check(void *);\nint use(void *o) { return GoCoro_Check(o); }\n' >"$TMP/lk.c"
+  for ldname in bfd gold; do
+    if [ "$ldname" = gold ] && ! command -v ld.gold >/dev/null; then
+      skip "py$v: -lgocoro with ld.gold (not installed)"; continue
+    fi
+    if gcc -shared -fPIC -fuse-ld=$ldname "$TMP/lk.c" -o "$TMP/lk.so" -L"$golib" -lgocoro \
+         >"$TMP/out" 2>&1 && readelf -d "$TMP/lk.so" >>"$TMP/out" 2>&1 &&
+       grep -qF "Shared library: [_gocoro$suffix]" "$TMP/out"; then
+      ok "py$v: -lgocoro (ld.$ldname) links the module: DT_NEEDED _gocoro$suffix"
+    else
+      bad "py$v: -lgocoro (ld.$ldname) links the module: DT_NEEDED _gocoro$suffix" "$TMP/out"
+    fi
+  done
   nm -D --defined-only "$lib" | awk '{print $NF}' | sort >"$TMP/syms"
   missing=""
   for s in PyInit__gocoro GoCoro_Prepare GoCoro_New GoCoro_GetState GoCoro_RaisePanic \
