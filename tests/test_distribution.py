@@ -89,6 +89,17 @@ def test_pkgconfig():
     assert pc("--variable=abi_version") == [str(gocoro.ABI_VERSION)]
 
 
+def test_command_line():
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "gocoro", *args], capture_output=True,
+                              text=True, check=True).stdout.split()
+    assert cli("--cflags") == ["-I" + gocoro.get_include()]
+    assert cli("--libs") == ["-L" + gocoro.get_library_dir(), "-lgocoro"]
+    assert cli("--pkgconfigdir") == [gocoro.get_pkgconfig_dir()]
+    assert cli("--includedir", "--libdir") == [gocoro.get_include(), gocoro.get_library_dir()]
+    assert cli("--version", "--abi-version") == [gocoro.__version__, str(gocoro.ABI_VERSION)]
+
+
 # ---- end to end ----------------------------------------------------------------------------
 
 E2E = os.environ.get("GOCORO_DIST_PYTHON", VER) == VER
@@ -175,7 +186,8 @@ def test_wheel_contents(dist):
     assert "manylinux_" in name, name  # auditwheel tagged it
     with zipfile.ZipFile(dist["wheel"]) as z:
         names = set(z.namelist())
-    for f in ("gocoro/__init__.py", "gocoro/_version.py", "gocoro/__init__.pxd",
+    for f in ("gocoro/__init__.py", "gocoro/__main__.py", "gocoro/_version.py",
+              "gocoro/__init__.pxd",
               "gocoro/_gocoro" + SUFFIX, "gocoro/libgocoro.so", "gocoro/include/gocoro.h",
               "gocoro/pkgconfig/gocoro.pc"):
         assert f in names, (f, sorted(names))
