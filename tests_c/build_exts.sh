@@ -21,3 +21,5 @@ else
 fi
 # wakers + GoCoro_RunBlocking (capsule mode)
 build_ext "$v" "$py" _gocoro_waker_test "$ROOT/tests_c/waker_testmod.c" -- -lpthread
+# which protocol `await` uses to resume a third-party awaitable (no gocoro involved)
+build_ext "$v" "$py" _send_probe "$ROOT/tests_c/send_probe.c"
