@@ -105,3 +105,45 @@ def test_awaiting_a_gocoro_coroutine_raises_stopiteration_from_3_12():
         (None, []),                      # None: tp_iternext returns NULL, no exception
         (8, []),                         # native coroutine: SEND inlines its frame
     ]
+
+
+def test_trio_resumes_with_a_value_asyncio_with_none():
+    """What reaches an awaited iterator after the event loop resumes the task: asyncio sends
+    None (tp_iternext on 3.12+), trio sends an outcome object (the `send` method on 3.12+)."""
+    import asyncio
+    trio = pytest.importorskip("trio")
+    seen = []
+
+    class Recorder:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            seen.append(None)
+            return self.inner.send(None)
+
+        def send(self, value):
+            seen.append(value)
+            return self.inner.send(value)
+
+        def throw(self, *args):
+            return self.inner.throw(*args)
+
+    class Awaitable:
+        def __init__(self, coro):
+            self.coro = coro
+
+        def __await__(self):
+            return Recorder(self.coro.__await__())
+
+    async def main(sleep):
+        await Awaitable(sleep(0))
+
+    asyncio.run(main(asyncio.sleep))
+    assert seen == [None, None]
+    seen.clear()
+    trio.run(main, trio.sleep)
+    assert seen[0] is None and len(seen) == 2 and seen[1] is not None
