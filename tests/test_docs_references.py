@@ -1,6 +1,6 @@
 """docs/proposal.md cites tests and files as evidence; a rename or removal must not leave a claim
-pointing at nothing.  Every relative link must resolve, and every `test_*` name inside a link to
-a test file must be a test function defined in that file."""
+pointing at nothing.  Every relative link must resolve, every `test_*` name inside a link to a
+test file must be a test function defined in that file, and every #anchor must name a heading."""
 import os
 import re
 
@@ -26,9 +26,13 @@ def _rel(path):
     return os.path.relpath(path, ROOT).replace(os.sep, "/")
 
 
-def _links(doc):
+def _read(doc):
     with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
-        text = f.read()
+        return f.read()
+
+
+def _links(doc):
+    text = _read(doc)
     base = os.path.dirname(os.path.join(ROOT, doc))
     for label, target in LINK.findall(text):
         if re.match(r"[a-z]+:", target) or target.startswith("#"):
@@ -60,3 +64,18 @@ def test_cited_tests_exist(doc):
         missing += [f"{target}: {n}" for n in names
                     if n not in defined and (_rel(path), n) not in PENDING_TESTS]
     assert missing == []
+
+
+def _slug(heading):
+    """The anchor a Markdown renderer (GitHub's rules) gives a heading."""
+    text = heading.strip().lower().replace("`", "")
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_anchors_name_headings(doc):
+    text = _read(doc)
+    slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+    anchors = set(re.findall(r"\]\(#([^)\s]+)\)", text))
+    assert sorted(anchors - slugs) == []

@@ -1,14 +1,15 @@
 """Which protocol the interpreter's `await` uses to resume a third-party awaitable, per CPython.
 
 CPython 3.10/3.11: the SEND (3.11) / YIELD_FROM (3.10) bytecode calls PyIter_Send, i.e. the
-type's am_send slot, and a return value travels without an exception.  From 3.12 the SEND
-bytecode inlines frames of its own generators and coroutines and, for every other receiver,
-calls tp_iternext (sent value None) or the `send` method (any other value); a return value then
-has to be reported through a StopIteration.  PyIter_Send itself still uses am_send everywhere.
+type's am_send slot, and a return value travels without an exception.  In 3.12, 3.13 and 3.14
+the SEND bytecode inlines frames of its own generators and coroutines and, for every other
+receiver, calls tp_iternext (sent value None) or the `send` method (any other value); a return
+value then has to be reported through a StopIteration.  3.15 resumes such receivers through
+am_send again.  PyIter_Send itself uses am_send on every version.
 
 `_send_probe.Probe` (tests_c/send_probe.c) counts which of its entry points was used; the
 gocoro part checks, with sys.monitoring, that awaiting a gocoro coroutine that returns a value
-raises a StopIteration in the awaiting frame on 3.12+ (the cost measured by the
+raises a StopIteration in the awaiting frame on 3.12-3.14 (the cost measured by the
 create_complete benchmark), while returning None or awaiting a native coroutine does not.
 """
 import sys
@@ -19,7 +20,7 @@ import _gocoro_test
 import _send_probe
 
 PY = sys.version_info[:2]
-AWAIT_USES_AM_SEND = PY < (3, 12)
+AWAIT_USES_AM_SEND = PY < (3, 12) or PY >= (3, 15)
 
 pytestmark = pytest.mark.skipif(
     sys.gettrace() is not None and PY < (3, 12),
@@ -44,7 +45,7 @@ def _drive(coro, sends=()):
 
 @pytest.mark.parametrize("value", [7, None, (1, 2)])
 @pytest.mark.parametrize("yields", [0, 2])
-def test_await_resumes_through_am_send_only_before_3_12(value, yields):
+def test_await_resumes_through_am_send_except_on_3_12_to_3_14(value, yields):
     p = _send_probe.Probe(value, yields=yields)
     assert _drive(_await(p)) == value
     resumes = yields + 1
@@ -54,7 +55,7 @@ def test_await_resumes_through_am_send_only_before_3_12(value, yields):
         assert (p.am_send_calls, p.iternext_calls, p.send_calls) == (0, resumes, 0)
 
 
-def test_await_with_a_sent_value_calls_the_send_method_from_3_12():
+def test_await_with_a_sent_value_calls_the_send_method_on_3_12_to_3_14():
     p = _send_probe.Probe("done", yields=1)
     assert _drive(_await(p), sends=["x"]) == "done"
     if AWAIT_USES_AM_SEND:
@@ -72,7 +73,7 @@ def test_pyiter_send_uses_am_send_on_every_version():
 
 
 @pytest.mark.skipif(PY < (3, 12), reason="sys.monitoring is new in 3.12")
-def test_awaiting_a_gocoro_coroutine_raises_stopiteration_from_3_12():
+def test_awaiting_a_gocoro_coroutine_raises_stopiteration_on_3_12_to_3_14():
     mon = sys.monitoring
     tool = next(i for i in range(6) if mon.get_tool(i) is None)
     seen = []
@@ -99,6 +100,9 @@ def test_awaiting_a_gocoro_coroutine_raises_stopiteration_from_3_12():
         mon.set_events(tool, 0)
         mon.register_callback(tool, mon.events.RAISE, None)
         mon.free_tool_id(tool)
+    if AWAIT_USES_AM_SEND:
+        assert results == [(5, []), (6, []), (None, []), (8, [])]
+        return
     assert results == [
         (5, [("StopIteration", 5)]),     # the return value travels in an exception
         (6, [("StopIteration", 6)]),     # only the completing resume raises
@@ -109,7 +113,7 @@ def test_awaiting_a_gocoro_coroutine_raises_stopiteration_from_3_12():
 
 def test_trio_resumes_with_a_value_asyncio_with_none():
     """What reaches an awaited iterator after the event loop resumes the task: asyncio sends
-    None (tp_iternext on 3.12+), trio sends an outcome object (the `send` method on 3.12+)."""
+    None (tp_iternext on 3.12-3.14), trio sends an outcome object (the `send` method there)."""
     import asyncio
     trio = pytest.importorskip("trio")
     seen = []
