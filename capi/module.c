@@ -1,5 +1,6 @@
-/* capi/module.c: the CPython extension module `gocoro` and its capsule API table
- * (single-phase init; C only, Go only off the hot path). */
+/* capi/module.c: the CPython extension module `gocoro._gocoro` (re-exported by the
+ * package `gocoro`) and its capsule API table: multi-phase init, one module state
+ * (GoCoroState, state/state.h) per interpreter; C only, Go only off the hot path. */
 #include "coro/coro.h"
 #include "panic/panic.h"
 #include "waker/waker.h"
@@ -278,7 +279,7 @@ static PyModuleDef_Slot mod_slots[] = {
 
 static struct PyModuleDef gocoro_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "gocoro",
+    .m_name = "gocoro._gocoro",
     .m_doc = "gocoro: one canonical native coroutine type for every extension (see gocoro.h).",
     .m_size = sizeof(GoCoroState),
     .m_methods = mod_methods,
@@ -288,7 +289,7 @@ static struct PyModuleDef gocoro_module = {
     .m_free = mod_free,
 };
 
-PyMODINIT_FUNC PyInit_gocoro(void) { return PyModuleDef_Init(&gocoro_module); }
+PyMODINIT_FUNC PyInit__gocoro(void) { return PyModuleDef_Init(&gocoro_module); }
 
 /* ---------- First use without an import (direct -lgocoro callers) ---------- */
 
