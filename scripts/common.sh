@@ -131,11 +131,26 @@ run_demo() {
   PYTHONPATH="$(pypath_for "$v")" "$ROOT/.venv/py$v/bin/python" "$ROOT/examples/demo.py"
 }
 
+# `cargo test` for the Rust workspace (layout vs. the header, waker vtable, doc examples), once,
+# against the first CPython: test binaries link libpython, so they get their own target dir.
+run_cargo_tests() {
+  ensure_cargo || return 0
+  local line v py libdir
+  line=$(find_pythons | head -n 1); v=${line%%:*}
+  py="$ROOT/.venv/py$v/bin/python"
+  libdir=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
+  log "cargo test (Rust crates, Python $v)"
+  PYO3_PYTHON="$py" LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    cargo test --locked --quiet --workspace --manifest-path "$ROOT/rust/Cargo.toml" \
+      --target-dir "$ROOT/build/cargo-target/test-py$v"
+}
+
 run_tests() {
   local line v rc=0 total_fail=0
   if [ -f "$ROOT/tests_c/run_c_tests.sh" ]; then
     bash "$ROOT/tests_c/run_c_tests.sh" || rc=1
   fi
+  run_cargo_tests || rc=1
   while IFS= read -r line; do
     v=${line%%:*}
     log "pytest on Python $v"

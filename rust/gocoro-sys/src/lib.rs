@@ -204,6 +204,22 @@ pub fn api() -> Option<&'static GoCoroAPI> {
     unsafe { p.as_ref() }
 }
 
+/// Use `table` as the function table (for a table obtained another way, e.g. from a directly
+/// linked libgocoro, or a stand-in in tests).  Returns false, changing nothing, when a table is
+/// already in use.
+///
+/// # Safety
+/// Every function pointer in `table` must follow the contracts of gocoro.h.
+pub unsafe fn set_api(table: &'static GoCoroAPI) -> bool {
+    API.compare_exchange(
+        null_mut(),
+        table as *const GoCoroAPI as *mut GoCoroAPI,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    )
+    .is_ok()
+}
+
 /// Message of the ImportError raised when the Python package `gocoro` cannot be imported.
 pub const MISSING_PACKAGE_MESSAGE: &CStr = c"this extension uses gocoro (Rust crates gocoro/gocoro-sys), which needs the Python package `gocoro` at run time: install it into this Python environment (e.g. `pip install gocoro`, or build it from source with ./build.sh and put build/pyX.Y on sys.path)";
 

@@ -47,6 +47,8 @@ mod api;
 mod into_future;
 mod task;
 mod waker;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(feature = "tokio")]
 pub mod tokio;
