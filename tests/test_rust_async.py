@@ -474,3 +474,26 @@ def test_missing_gocoro_package_gives_a_clear_import_error(r):
     p = run_python(code)
     assert p.returncode == 0, describe(p)
     assert "needs the Python package `gocoro`" in p.stdout and "pip install gocoro" in p.stdout
+
+
+def test_stream_moves_to_another_event_loop(r):
+    """A stream suspended at a yield can be resumed under another loop: its waker is rebound
+    to the running loop."""
+    trio = pytest.importorskip("trio")
+    agen = r.ticks(6, 0.001)
+
+    async def take(n):
+        return [await agen.__anext__() for _ in range(n)]
+    loop = asyncio.new_event_loop()  # no asyncio.run: that would aclose() the generator
+    try:
+        first = loop.run_until_complete(take(2))
+    finally:
+        loop.close()
+    second = trio.run(take, 2)
+    loop = asyncio.new_event_loop()
+    try:
+        third = loop.run_until_complete(take(2))
+        loop.run_until_complete(agen.aclose())
+    finally:
+        loop.close()
+    assert (first, second, third) == ([0, 1], [2, 3], [4, 5])

@@ -409,7 +409,31 @@ unsafe fn step_attached(
                 }
             }
             // SAFETY: a live waker, GIL held on its loop thread.
-            let aw = unsafe { (api.WakerWait)(core.waker) };
+            let mut aw = unsafe { (api.WakerWait)(core.waker) };
+            if aw.is_null() {
+                // The waker belongs to another event loop (a stream iterated first under one
+                // loop, then under another; or its loop is closed): bind a new one to the
+                // running loop, and wake it at once so the future is polled again and hands
+                // the new waker to whatever it waits on (wakes sent to the old one are lost
+                // with their loop).
+                let old = PyErr::take(py);
+                // SAFETY: GIL held.
+                let w = unsafe { (api.WakerNew)() };
+                if w.is_null() {
+                    // No running loop here either: report the original error.
+                    drop(PyErr::take(py));
+                    if let Some(e) = old {
+                        e.restore(py);
+                    }
+                } else {
+                    unsafe {
+                        (api.WakerRelease)(core.waker);
+                        core.waker = w;
+                        (api.Wake)(w);
+                        aw = (api.WakerWait)(w);
+                    }
+                }
+            }
             if aw.is_null() {
                 unsafe { drop_task(st) };
                 return GOCORO_ERROR;

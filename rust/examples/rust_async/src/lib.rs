@@ -8,6 +8,7 @@
 //!   arange(n, sleep)               a stream: for i in range(n): await sleep(0); yield i
 //!   from_thread(value, delay)      a plain std::thread sends value through a channel after delay s
 //!   timer_sleep(seconds, value)    one shared Rust timer thread wakes the future (cheap to run 10k)
+//!   ticks(n, seconds)              a stream woken by that timer thread: 0..n, one every `seconds`
 //!   tokio_sleep(seconds, value)    tokio::time::sleep (the crate's `tokio` feature)
 //!   guarded(awaitable, on_error)   awaits a Python awaitable; on an exception (cancellation...)
 //!                                  calls on_error(exc) from Rust, then propagates it
@@ -176,6 +177,22 @@ fn timer_sleep(py: Python<'_>, seconds: f64, value: Py<PyAny>) -> PyResult<Bound
         rx.await;
         Ok(value)
     })
+}
+
+/// A stream woken by the Rust timer thread: yields 0..n, one every `seconds`.
+#[pyfunction]
+fn ticks(py: Python<'_>, n: u64, seconds: f64) -> PyResult<Bound<'_, PyAny>> {
+    let s = futures_util::stream::unfold(0u64, move |i| async move {
+        if i >= n {
+            return None;
+        }
+        let (tx, rx) = channel::<()>();
+        let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+        timer_thread().lock().unwrap().send((deadline, tx)).unwrap();
+        rx.await;
+        Some((Ok::<u64, PyErr>(i), i + 1))
+    });
+    gocoro::stream_into_py(py, s)
 }
 
 /// The `tokio` feature: tokio's timer driver wakes the future; it is polled on the loop thread.
@@ -347,6 +364,7 @@ fn rust_async(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(from_thread, m)?)?;
     m.add_function(wrap_pyfunction!(timer_sleep, m)?)?;
     m.add_function(wrap_pyfunction!(tokio_sleep, m)?)?;
+    m.add_function(wrap_pyfunction!(ticks, m)?)?;
     m.add_function(wrap_pyfunction!(guarded, m)?)?;
     m.add_function(wrap_pyfunction!(call, m)?)?;
     m.add_function(wrap_pyfunction!(drop_count, m)?)?;
