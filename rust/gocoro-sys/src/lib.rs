@@ -1,4 +1,4 @@
-//! Raw bindings for `gocoro.h`, the C API of [gocoro](https://github.com/gocoro/gocoro):
+//! Raw bindings for `gocoro.h`, the C API of gocoro:
 //! native CPython awaitables (coroutines, generators, async generators) made from a step
 //! function and inline state, shared by every extension in the interpreter.
 //!

@@ -1,5 +1,5 @@
 //! Rust futures and streams as canonical CPython awaitables, on top of
-//! [gocoro](https://github.com/gocoro/gocoro).
+//! gocoro.
 //!
 //! [`future_into_py`] turns a `Future<Output = PyResult<T>>` into a `gocoro.Coroutine` that any
 //! event loop can await: asyncio, uvloop, trio, anyio.  There is no Rust runtime thread: the
