@@ -497,3 +497,20 @@ def test_stream_moves_to_another_event_loop(r):
     finally:
         loop.close()
     assert (first, second, third) == ([0, 1], [2, 3], [4, 5])
+
+
+def test_rust_wake_does_not_interrupt_a_delegated_python_await(r, backend):
+    """select! of a Python awaitable and a Rust channel: the thread's wake arrives while the
+    task is inside the Python awaitable; it is remembered, and seen only after that finished."""
+    async def main(sleep):
+        t0 = time.monotonic()
+        # the channel is filled after 10 ms, but the select only sees it after the 200 ms
+        # Python sleep (then both are ready, and select polls the channel first)
+        first = await r.race(sleep(0.2), 0.01)
+        slow = time.monotonic() - t0
+        # a channel that stays empty: the Python side wins
+        second = await r.race(sleep(0.01), 30.0)
+        return first, slow, second
+    first, slow, second = run(backend, main)
+    assert first == ("rust", None) and slow >= 0.19
+    assert second == ("python", None)

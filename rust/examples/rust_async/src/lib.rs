@@ -18,6 +18,7 @@
 //!   rust_panic(msg, sleep=None)    panics (after awaiting sleep(0) if given)
 //!   self_wake(n)                   wakes itself n times while pending, then returns n
 //!   join_two(a, b)                 join! of two Python awaitables (a clear RuntimeError)
+//!   race(awaitable, delay)         select! of a Python awaitable and a channel a thread fills
 //!   poll_outside(awaitable)        polls into_future outside gocoro (a clear RuntimeError)
 //!   drop_is_immediate(obj)         whether a Py<T> dropped inside the future is released at once
 //!   local_counter(n, sleep)        a !Send future (Rc) through local_future_into_py
@@ -309,6 +310,26 @@ fn join_two(py: Python<'_>, a: Py<PyAny>, b: Py<PyAny>) -> PyResult<Bound<'_, Py
     })
 }
 
+/// `select` between a Python awaitable and a channel a std::thread fills after `delay` seconds:
+/// returns ("python", result) or ("rust", None).  While the task is inside the Python awaitable,
+/// the Rust wake cannot interrupt it: the channel is only seen once the awaitable finished.
+#[pyfunction]
+fn race(py: Python<'_>, awaitable: Py<PyAny>, delay: f64) -> PyResult<Bound<'_, PyAny>> {
+    let (tx, rx) = channel::<()>();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs_f64(delay));
+        tx.send(());
+    });
+    gocoro::future_into_py(py, async move {
+        let py_side = Python::attach(|py| gocoro::into_future(awaitable.into_bound(py)));
+        let py_side = std::pin::pin!(py_side);
+        match futures_util::future::select(rx, py_side).await {
+            futures_util::future::Either::Left(((), _)) => Ok(("rust", None)),
+            futures_util::future::Either::Right((r, _)) => Ok(("python", Some(r?))),
+        }
+    })
+}
+
 #[pyfunction]
 fn poll_outside(awaitable: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let mut f = std::pin::pin!(gocoro::into_future(awaitable));
@@ -374,6 +395,7 @@ fn rust_async(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(self_wake, m)?)?;
     m.add_function(wrap_pyfunction!(join_two, m)?)?;
     m.add_function(wrap_pyfunction!(poll_outside, m)?)?;
+    m.add_function(wrap_pyfunction!(race, m)?)?;
     m.add_function(wrap_pyfunction!(drop_is_immediate, m)?)?;
     m.add_function(wrap_pyfunction!(local_counter, m)?)?;
     m.add_function(wrap_pyfunction!(named, m)?)?;
