@@ -21,6 +21,7 @@
 //!   race(awaitable, delay)         select! of a Python awaitable and a channel a thread fills
 //!   poll_outside(awaitable)        polls into_future outside gocoro (a clear RuntimeError)
 //!   drop_is_immediate(obj)         whether a Py<T> dropped inside the future is released at once
+//!   nested_attach(n)               n nested Python::attach calls inside the future
 //!   local_counter(n, sleep)        a !Send future (Rc) through local_future_into_py
 //!   named(name, qualname)          Builder: names the coroutine
 use std::cell::Cell;
@@ -355,6 +356,22 @@ fn drop_is_immediate(py: Python<'_>, factory: Py<PyAny>) -> PyResult<Bound<'_, P
     })
 }
 
+/// n nested `Python::attach` calls inside the future (for instruction counts: each is a
+/// counter increment because PyO3 is attached around the whole step).
+#[pyfunction]
+fn nested_attach(py: Python<'_>, n: u64) -> PyResult<Bound<'_, PyAny>> {
+    gocoro::future_into_py(py, async move {
+        let mut total = 0u64;
+        for _ in 0..n {
+            total += Python::attach(|py| {
+                std::hint::black_box(py);
+                1u64
+            });
+        }
+        Ok(total)
+    })
+}
+
 #[pyfunction]
 fn local_counter(py: Python<'_>, n: u64, sleep: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
     let count = Rc::new(Cell::new(0u64)); // !Send
@@ -398,6 +415,7 @@ fn rust_async(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(race, m)?)?;
     m.add_function(wrap_pyfunction!(drop_is_immediate, m)?)?;
     m.add_function(wrap_pyfunction!(local_counter, m)?)?;
+    m.add_function(wrap_pyfunction!(nested_attach, m)?)?;
     m.add_function(wrap_pyfunction!(named, m)?)?;
     Ok(())
 }
