@@ -32,6 +32,20 @@ def r():
 BACKENDS = ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"]
 
 
+@pytest.fixture(autouse=True)
+def no_waker_leaks():
+    """Every gocoro waker the crate created is released once its futures are gone."""
+    yield
+    deadline = time.monotonic() + 10
+    while True:
+        gc.collect()
+        st = gocoro._waker_stats()
+        if (st["wakers"], st["hubs"]) == (0, 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    assert (st["wakers"], st["hubs"]) == (0, 0), st
+
+
 def run(backend, afn, *args):
     """Run afn(sleep, *args) under `backend`; sleep is that backend's sleep function."""
     if backend == "trio":

@@ -121,6 +121,14 @@ impl<T> Future for Receiver<T> {
     }
 }
 
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        // Nobody waits any more: release the waker now, not when the sender gets round to it.
+        let w = self.0.lock().unwrap().waker.take();
+        drop(w);
+    }
+}
+
 #[pyfunction]
 fn from_thread(py: Python<'_>, value: Py<PyAny>, delay: f64) -> PyResult<Bound<'_, PyAny>> {
     let (tx, rx) = channel::<()>();
