@@ -12,6 +12,7 @@
 //!   tokio_sleep(seconds, value)    tokio::time::sleep (the crate's `tokio` feature)
 //!   guarded(awaitable, on_error)   awaits a Python awaitable; on an exception (cancellation...)
 //!                                  calls on_error(exc) from Rust, then propagates it
+//!   swallow(awaitable)             returns "swallowed" instead of any exception from awaitable
 //!   call(f)                        calls f() from inside the future (e.g. ContextVar.get)
 //!   pending_forever()              never completes; its drop increments drop_count()
 //!   stream_forever(sleep)          an endless stream; its drop increments drop_count()
@@ -23,6 +24,7 @@
 //!   drop_is_immediate(obj)         whether a Py<T> dropped inside the future is released at once
 //!   nested_attach(n)               n nested Python::attach calls inside the future
 //!   local_counter(n, sleep)        a !Send future (Rc) through local_future_into_py
+//!   local_pending()                a !Send future that never completes (counts its drop)
 //!   named(name, qualname)          Builder: names the coroutine
 use std::cell::Cell;
 use std::future::Future;
@@ -229,6 +231,18 @@ fn guarded(py: Python<'_>, awaitable: Py<PyAny>, on_error: Py<PyAny>) -> PyResul
     })
 }
 
+/// Awaits a Python awaitable and returns "swallowed" instead of any exception it gets
+/// (cancellation included), like `try: return await aw / except BaseException: return ...`.
+#[pyfunction]
+fn swallow(py: Python<'_>, awaitable: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    gocoro::future_into_py(py, async move {
+        match Python::attach(|py| gocoro::into_future(awaitable.into_bound(py))).await {
+            Ok(v) => Ok(v),
+            Err(_) => Python::attach(|py| Ok("swallowed".into_pyobject(py)?.into_any().unbind())),
+        }
+    })
+}
+
 #[pyfunction]
 fn call(py: Python<'_>, f: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
     gocoro::future_into_py(py, async move { Python::attach(|py| f.call0(py)) })
@@ -380,6 +394,17 @@ fn nested_attach(py: Python<'_>, n: u64) -> PyResult<Bound<'_, PyAny>> {
     })
 }
 
+/// A !Send future that never completes; its drop increments drop_count().
+#[pyfunction]
+fn local_pending(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let guard = Rc::new(DropCounter); // !Send
+    gocoro::local_future_into_py(py, async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
 #[pyfunction]
 fn local_counter(py: Python<'_>, n: u64, sleep: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
     let count = Rc::new(Cell::new(0u64)); // !Send
@@ -423,6 +448,8 @@ fn rust_async(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(race, m)?)?;
     m.add_function(wrap_pyfunction!(drop_is_immediate, m)?)?;
     m.add_function(wrap_pyfunction!(local_counter, m)?)?;
+    m.add_function(wrap_pyfunction!(local_pending, m)?)?;
+    m.add_function(wrap_pyfunction!(swallow, m)?)?;
     m.add_function(wrap_pyfunction!(nested_attach, m)?)?;
     m.add_function(wrap_pyfunction!(named, m)?)?;
     Ok(())
