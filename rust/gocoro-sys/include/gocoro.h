@@ -128,7 +128,7 @@ typedef struct GoCoroSpec {
  * create objects from it, typically forever); every object made from it holds a reference. */
 typedef struct GoCoroCode GoCoroCode;
 
-/* ======================== Wakers and blocking work (issue 3) ========================
+/* ---------- Wakers and blocking work: types ----------
  *
  * A waker lets native code suspend an awaitable until *any* thread says "go on", without that
  * thread ever touching the GIL; GoCoro_RunBlocking runs a blocking C function on a Go
@@ -161,8 +161,6 @@ typedef GoCoroPyObject *(*GoCoroToPythonFn)(void *arg, void *ret);
  * NULL if fn never returned normally (a Go panic in the executor before fn ran). */
 typedef void (*GoCoroCleanupFn)(void *arg, void *ret);
 
-/* ====================== end of: Wakers and blocking work (typedefs) ====================== */
-
 /* The function table behind the capsule `gocoro._C_API` (same functions as the exports). */
 typedef struct GoCoroAPI {
     uint32_t abi_version;
@@ -175,7 +173,7 @@ typedef struct GoCoroAPI {
     int (*Check)(GoCoroPyObject *obj);
     GoCoroPyObject *coroutine_type;   /* borrowed */
     GoCoroPyObject *panic_exception;  /* borrowed */
-    /* ---- Wakers and blocking work (issue 3); same ABI version: check struct_size ---- */
+    /* Wakers and blocking work (same ABI version: check struct_size, see GOCORO_API_HAS) */
     GoCoroWaker *(*WakerNew)(void);
     GoCoroPyObject *(*WakerWait)(GoCoroWaker *w);
     void (*Wake)(GoCoroWaker *w);
@@ -212,7 +210,7 @@ static const GoCoroAPI *GoCoro_APIPtr GOCORO_UNUSED = 0;
 #define GoCoro_Check(obj)                  (GoCoro_APIPtr->Check(obj))
 #define GoCoro_CoroutineType()             (GoCoro_APIPtr->coroutine_type)
 #define GoCoro_PanicException()            (GoCoro_APIPtr->panic_exception)
-/* ---- Wakers and blocking work (issue 3); GIL/thread rules: see the declarations below ---- */
+/* Wakers and blocking work (GIL and thread rules: see the declarations below) */
 #define GoCoro_WakerNew()                  (GoCoro_APIPtr->WakerNew())
 #define GoCoro_WakerWait(w)                (GoCoro_APIPtr->WakerWait(w))
 #define GoCoro_Wake(w)                     (GoCoro_APIPtr->Wake(w))
@@ -223,25 +221,39 @@ static const GoCoroAPI *GoCoro_APIPtr GOCORO_UNUSED = 0;
 
 #ifdef Py_PYTHON_H
 /* Import `gocoro` and fetch its function table.  0 on success, -1 with an exception set
- * (ImportError on a missing module or an ABI mismatch). */
+ * (ImportError on a missing module or an ABI mismatch; the message names this header's ABI and
+ * table size, and the installed gocoro's version, ABI and table size). */
 static inline int GoCoro_ImportAPI(void)
 {
     const GoCoroAPI *api;
     PyObject *mod = PyImport_ImportModule("gocoro");
     if (mod == NULL)
         return -1;
-    Py_DECREF(mod);
     api = (const GoCoroAPI *)PyCapsule_Import(GOCORO_CAPSULE_NAME, 0);
-    if (api == NULL)
-        return -1;
-    if (api->abi_version != GOCORO_ABI_VERSION || api->struct_size < sizeof(GoCoroAPI)) {
-        PyErr_Format(PyExc_ImportError,
-                     "gocoro ABI mismatch: this extension was built for ABI %u (table %u bytes), "
-                     "the loaded gocoro provides ABI %u (table %u bytes)",
-                     (unsigned)GOCORO_ABI_VERSION, (unsigned)sizeof(GoCoroAPI),
-                     (unsigned)api->abi_version, (unsigned)api->struct_size);
+    if (api == NULL) {
+        Py_DECREF(mod);
         return -1;
     }
+    if (api->abi_version != GOCORO_ABI_VERSION || api->struct_size < sizeof(GoCoroAPI)) {
+        PyObject *ver = PyObject_GetAttrString(mod, "__version__");
+        const char *v = (ver != NULL && PyUnicode_Check(ver)) ? PyUnicode_AsUTF8(ver) : NULL;
+        if (v == NULL) {
+            PyErr_Clear();
+            v = "(unknown version)";
+        }
+        PyErr_Format(PyExc_ImportError,
+                     "gocoro ABI mismatch: this extension was built for ABI %u (table %u bytes), "
+                     "the loaded gocoro %s provides ABI %u (table %u bytes); %s",
+                     (unsigned)GOCORO_ABI_VERSION, (unsigned)sizeof(GoCoroAPI), v,
+                     (unsigned)api->abi_version, (unsigned)api->struct_size,
+                     api->abi_version != GOCORO_ABI_VERSION
+                         ? "rebuild the extension against the installed gocoro"
+                         : "upgrade gocoro to the version the extension was built with");
+        Py_XDECREF(ver);
+        Py_DECREF(mod);
+        return -1;
+    }
+    Py_DECREF(mod);
     GoCoro_APIPtr = api;
     return 0;
 }
@@ -268,7 +280,7 @@ int GoCoro_Check(GoCoroPyObject *obj);
 GoCoroPyObject *GoCoro_CoroutineType(void);
 GoCoroPyObject *GoCoro_PanicException(void);
 
-/* ======================== Wakers and blocking work (issue 3) ======================== */
+/* ---------- Wakers and blocking work: functions ---------- */
 
 /* GIL held, on an event loop thread (typically inside a step).  A new waker (one reference,
  * owned by the caller) bound to the running event loop: asyncio (including uvloop and anyio's
@@ -315,8 +327,6 @@ void GoCoro_WakerRelease(GoCoroWaker *w);
  * jobs queue (their deadline runs while queued).  fn runs even if cancelled while queued. */
 GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPythonFn to_python,
                                    GoCoroCleanupFn cleanup, double timeout_seconds);
-
-/* ==================== end of: Wakers and blocking work (declarations) ==================== */
 
 #endif
 
