@@ -26,7 +26,7 @@ import (
 	"unsafe"
 
 	_ "github.com/gocoro/gocoro/coro"
-	"github.com/gocoro/gocoro/executor"
+	_ "github.com/gocoro/gocoro/executor"
 	gopanic "github.com/gocoro/gocoro/panic"
 	_ "github.com/gocoro/gocoro/waker"
 )
@@ -61,8 +61,6 @@ func gocoro_go_unregister_interp(id C.longlong) {
 		delete(registry.interps, int64(id))
 	}
 	registry.Unlock()
-	// the interpreter's awaitables are gone: ask its jobs that still run to stop early
-	executor.InterpGone(int64(id))
 }
 
 //export gocoro_go_runtime_info

@@ -212,9 +212,10 @@ static int mod_exec(PyObject *m)
     return 0;
 }
 
-/* The interpreter is done with gocoro: Go registry, running jobs, cycle-forming caches. */
+/* The interpreter is done with gocoro: Go registry, its unsettled jobs, cycle-forming caches. */
 static void mod_forget_interp(GoCoroState *st)
 {
+    gocoro_executor_interp_exit(st);
     if (st->go_registered && !gocoro_forked_child) {
         st->go_registered = 0;
         gocoro_go_unregister_interp((long long)st->interp_id);

@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { JOB_RUNNING = 0, JOB_DONE = 1, JOB_PANICKED = 2, JOB_ABANDONED = 3 };
+enum { JOB_RUNNING = 0, JOB_DONE = 1, JOB_PANICKED = 2, JOB_ABANDONED = 3, JOB_RELEASED = 4 };
 
 struct gocoro_job {
     atomic_long refcnt;
@@ -40,7 +40,18 @@ struct gocoro_job {
     char *panic_msg;
     GoCoroWaker *waker;          /* own reference */
     double timeout;
+    /* ---- GIL of the launching interpreter ---- */
+    GoCoroState *st;             /* the interpreter that launched it */
+    gocoro_job *lprev, *lnext;   /* st->jobs: launched, not yet settled by the awaitable */
+    int listed;
+    struct aw_state *awst;       /* the awaitable's state while listed */
 };
+
+/* The inline state of a job's awaitable (a gocoro native coroutine). */
+typedef struct aw_state {
+    gocoro_job *job; /* own reference; NULL once the interpreter's exit took it */
+    int settled;     /* to_python ran, or the result was handed to cleanup */
+} aw_state;
 
 static atomic_long st_jobs; /* live jobs, for the leak tests */
 
@@ -57,7 +68,62 @@ void gocoro_executor_set_test_panic(GoCoroState *st, int where)
                            : where == 2 ? GOCORO_JOB_TEST_PANIC_LAUNCH : 0;
 }
 
-void gocoro_job_interp_gone(gocoro_job *j) { job_set_cancelled(j); }
+/* The interpreter's list of unsettled jobs (GIL). */
+static void job_list(GoCoroState *st, gocoro_job *j)
+{
+    j->st = st;
+    j->lprev = NULL;
+    j->lnext = st->jobs;
+    if (st->jobs != NULL)
+        st->jobs->lprev = j;
+    st->jobs = j;
+    j->listed = 1;
+}
+
+static void job_unlist(gocoro_job *j)
+{
+    if (!j->listed)
+        return;
+    j->listed = 0;
+    if (j->lprev != NULL)
+        j->lprev->lnext = j->lnext;
+    else
+        j->st->jobs = j->lnext;
+    if (j->lnext != NULL)
+        j->lnext->lprev = j->lprev;
+    j->lprev = j->lnext = NULL;
+}
+
+/* The interpreter is exiting (GIL held): its jobs' awaiters will never take their results.
+ * Running ones are cancelled and abandoned (the goroutine calls cleanup once fn returns);
+ * finished ones hand their result to cleanup now.  An awaitable that is stepped after this
+ * raises RuntimeError; its finalizer finds the job settled. */
+void gocoro_executor_interp_exit(GoCoroState *st)
+{
+    gocoro_job *j;
+    while ((j = st->jobs) != NULL) {
+        job_unlist(j);
+        job_set_cancelled(j);
+        /* the awaitable may never be freed (objects a CPython module leaks at the
+         * interpreter's end): detach it from the job now, dropping its job reference */
+        struct aw_state *a = j->awst;
+        a->settled = 1;
+        a->job = NULL;
+        gocoro_job_ref(j); /* ours, for the rest of this iteration */
+        gocoro_job_unref(j); /* the awaitable's */
+        int expected = JOB_RUNNING;
+        if (atomic_compare_exchange_strong(&j->state, &expected, JOB_ABANDONED)) {
+            gocoro_job_unref(j);
+            continue;
+        }
+        if (expected == JOB_DONE || expected == JOB_PANICKED) {
+            atomic_store(&j->state, JOB_RELEASED);
+            if (j->cleanup != NULL)
+                j->cleanup(j->arg, expected == JOB_DONE ? j->ret : NULL);
+        }
+        gocoro_job_unref(j);
+    }
+}
 
 void gocoro_job_ref(gocoro_job *j) { atomic_fetch_add_explicit(&j->refcnt, 1, memory_order_relaxed); }
 
@@ -107,24 +173,30 @@ void gocoro_job_panicked(gocoro_job *j, const char *msg)
 
 /* ---- the awaitable (GIL, loop thread) ---- */
 
-typedef struct {
-    gocoro_job *job; /* own reference */
-    int settled;     /* to_python ran, or the result was handed to cleanup */
-} aw_state;
+/* The awaitable takes (or gives up) the result: the interpreter's exit no longer owns it. */
+static void job_settle(aw_state *s)
+{
+    s->settled = 1;
+    job_unlist(s->job);
+}
 
 /* The awaiter gives up on the result (cancelled, deadline, closed, freed). */
 static void job_abandon(aw_state *s)
 {
     if (s->settled)
         return;
-    s->settled = 1;
+    job_settle(s);
     gocoro_job *j = s->job;
     job_set_cancelled(j);
     int expected = JOB_RUNNING;
     if (!atomic_compare_exchange_strong(&j->state, &expected, JOB_ABANDONED)) {
-        /* fn already returned (DONE) or the executor panicked before it ran (PANICKED) */
-        if (j->cleanup != NULL)
-            j->cleanup(j->arg, expected == JOB_DONE ? j->ret : NULL);
+        /* fn already returned (DONE) or the executor panicked before it ran (PANICKED); an
+         * ABANDONED/RELEASED job was handed over by the interpreter's exit already */
+        if (expected == JOB_DONE || expected == JOB_PANICKED) {
+            atomic_store(&j->state, JOB_RELEASED);
+            if (j->cleanup != NULL)
+                j->cleanup(j->arg, expected == JOB_DONE ? j->ret : NULL);
+        }
     }
 }
 
@@ -132,6 +204,13 @@ static int aw_step(PyObject *self, void *st, PyObject *sent, PyObject *thrown, P
 {
     aw_state *s = st;
     gocoro_job *j = s->job;
+    if (j == NULL) { /* handed over by the interpreter's exit */
+        if (thrown != NULL)
+            return GoCoro_Rethrow(thrown);
+        PyErr_SetString(PyExc_RuntimeError,
+                        "gocoro: GoCoro_RunBlocking result given up: the interpreter is exiting");
+        return GOCORO_ERROR;
+    }
     if (thrown != NULL) { /* cancellation / throw() / close() */
         job_abandon(s);
         return GoCoro_Rethrow(thrown);
@@ -145,7 +224,7 @@ static int aw_step(PyObject *self, void *st, PyObject *sent, PyObject *thrown, P
     }
     int state = atomic_load(&j->state);
     if (state == JOB_DONE) {
-        s->settled = 1;
+        job_settle(s);
         if (j->to_python == NULL) {
             if (j->cleanup != NULL)
                 j->cleanup(j->arg, j->ret);
@@ -163,7 +242,7 @@ static int aw_step(PyObject *self, void *st, PyObject *sent, PyObject *thrown, P
         return GOCORO_RETURN;
     }
     if (state == JOB_PANICKED) {
-        s->settled = 1;
+        job_settle(s);
         if (j->cleanup != NULL)
             j->cleanup(j->arg, NULL);
         return GoCoro_RaisePanic(j->panic_msg ? j->panic_msg : "Go panic in libgocoro executor");
@@ -245,18 +324,21 @@ GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPytho
     j->timeout = timeout_seconds;
     atomic_fetch_add(&st_jobs, 1);
     aw_state init = {.job = j, .settled = 0};
-    PyObject *aw = GoCoro_New(st->job_code, &init, sizeof init, NULL);
+    void *awst = NULL;
+    PyObject *aw = GoCoro_New(st->job_code, &init, sizeof init, &awst);
     if (aw == NULL) {
         gocoro_job_unref(j);
         return NULL;
     }
+    j->awst = awst;
+    job_list(st, j); /* until the awaitable settles: the interpreter's exit hands it over */
     int flags = st->test_panic_flags;
     st->test_panic_flags = 0;
     gocoro_job_ref(j); /* the goroutine's */
-    if (gocoro_go_run_job(j, timeout_ns, flags, (long long)st->interp_id) < 0) {
+    if (gocoro_go_run_job(j, timeout_ns, flags) < 0) {
         /* nothing started: the caller keeps arg, so neither to_python nor cleanup may run */
         gocoro_job_unref(j);
-        ((aw_state *)GoCoro_GetState(aw))->settled = 1;
+        job_settle((aw_state *)GoCoro_GetState(aw));
         PyObject *exc = gocoro_fetch_exc();
         PyObject *r = PyObject_CallMethod(aw, "close", NULL); /* quietly: it was never awaited */
         if (r == NULL)

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -41,54 +40,8 @@ func maxBlocking() int {
 	return 512
 }
 
-// running holds the jobs whose goroutine has not finished, per interpreter ID, so that an
-// interpreter that goes away can ask its jobs' functions to stop (InterpGone).
-var running = struct {
-	sync.Mutex
-	jobs map[int64]map[*C.gocoro_job]struct{}
-}{jobs: map[int64]map[*C.gocoro_job]struct{}{}}
-
-func track(interp int64, job *C.gocoro_job) {
-	running.Lock()
-	m := running.jobs[interp]
-	if m == nil {
-		m = map[*C.gocoro_job]struct{}{}
-		running.jobs[interp] = m
-	}
-	m[job] = struct{}{}
-	running.Unlock()
-}
-
-func untrack(interp int64, job *C.gocoro_job) {
-	running.Lock()
-	if m := running.jobs[interp]; m != nil {
-		delete(m, job)
-		if len(m) == 0 {
-			delete(running.jobs, interp)
-		}
-	}
-	running.Unlock()
-}
-
-// InterpGone sets the cancelled flag of every job the interpreter started that is still
-// running (their awaitables are gone with the interpreter; cleanup runs once fn returns).
-func InterpGone(interp int64) {
-	running.Lock()
-	for job := range running.jobs[interp] {
-		C.gocoro_job_interp_gone(job)
-	}
-	running.Unlock()
-}
-
-// RunningJobs counts the jobs whose goroutine has not finished, for one interpreter.
-func RunningJobs(interp int64) int {
-	running.Lock()
-	defer running.Unlock()
-	return len(running.jobs[interp])
-}
-
 //export gocoro_go_run_job
-func gocoro_go_run_job(job *C.gocoro_job, timeoutNs C.longlong, flags C.int, interp C.longlong) (rc C.int) {
+func gocoro_go_run_job(job *C.gocoro_job, timeoutNs C.longlong, flags C.int) (rc C.int) {
 	var failed int32
 	defer func() {
 		if failed != 0 {
@@ -99,13 +52,12 @@ func gocoro_go_run_job(job *C.gocoro_job, timeoutNs C.longlong, flags C.int, int
 	if flags&C.GOCORO_JOB_TEST_PANIC_LAUNCH != 0 {
 		panic("executor test panic (launch)")
 	}
-	track(int64(interp), job)
-	go runJob(job, time.Duration(timeoutNs), flags, int64(interp))
+	go runJob(job, time.Duration(timeoutNs), flags)
 	return 0
 }
 
 // runJob owns one job reference (taken by the launcher) and drops it when done.
-func runJob(job *C.gocoro_job, timeout time.Duration, flags C.int, interp int64) {
+func runJob(job *C.gocoro_job, timeout time.Duration, flags C.int) {
 	var timer *time.Timer
 	if timeout > 0 {
 		C.gocoro_job_ref(job) // the timer's reference
@@ -123,7 +75,6 @@ func runJob(job *C.gocoro_job, timeout time.Duration, flags C.int, interp int64)
 		if timer != nil && timer.Stop() {
 			C.gocoro_job_unref(job) // the timer never fired: drop its reference
 		}
-		untrack(interp, job)
 		C.gocoro_job_unref(job)
 	}()
 	sem <- struct{}{}

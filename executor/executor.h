@@ -17,14 +17,13 @@ void gocoro_job_panicked(gocoro_job *job, const char *msg);
 void gocoro_job_ref(gocoro_job *job);
 void gocoro_job_unref(gocoro_job *job);
 
-/* The interpreter that launched the job is going away: ask fn to stop (sets *cancelled; the
- * awaitable, already gone, abandoned the result).  Any thread. */
-void gocoro_job_interp_gone(gocoro_job *job);
-
 #ifdef GOCORO_STATE_H
 /* Set the test hook that makes st's next RunBlocking job panic inside Go
  * (1: in the goroutine, 2: in the launching //export, 0: off).  GIL held. */
 void gocoro_executor_set_test_panic(GoCoroState *st, int where);
+/* The interpreter is exiting: cancel its unsettled jobs and hand their results to cleanup
+ * (running ones once fn returns).  GIL held. */
+void gocoro_executor_interp_exit(GoCoroState *st);
 /* executor/'s part of the per-interpreter state (the awaitable's code): traverse / clear. */
 int gocoro_executor_state_traverse(GoCoroState *st, visitproc visit, void *arg);
 void gocoro_executor_state_clear(GoCoroState *st);

@@ -6,7 +6,7 @@
  *   coro/      the object types, PanicException, free lists, asyncgen-hook lookup, frame globals
  *   waker/     its private types, interned strings, asyncio and trio lookups, live asyncio hubs,
  *              the code objects of its awaitables
- *   executor/  the code object of the RunBlocking awaitable, its test hook
+ *   executor/  the code object of the RunBlocking awaitable, its unsettled jobs, its test hook
  *
  * How each path reaches it (never through a process-wide global):
  *   - objects: through their code object, `c->code->st` (GoCoro_New, dealloc, free lists,
@@ -73,6 +73,7 @@ typedef struct GoCoroState {
 
     /* ---- executor/ ---- */
     GoCoroCode *job_code;
+    struct gocoro_job *jobs;       /* launched jobs whose awaitable has not settled */
     int test_panic_flags;
 } GoCoroState;
 

@@ -220,6 +220,46 @@ def test_each_interpreter_has_its_own_types():
     assert gocoro.runtime_info()["interpreters"] == 1  # forgotten at the interpreter's exit
 
 
+JOB_LEFT_BEHIND = r"""
+import sys, time
+sys.path[:0] = PATHS
+import gocoro, _gocoro_subinterp_linked as lnk
+from test_subinterpreters import create, run, destroy
+i = create(OWN)
+try:
+    run(i, "\n".join([
+        "import asyncio, _gocoro_subinterp_linked as lnk",
+        "async def main():",
+        "    t = asyncio.ensure_future(lnk.cancellable(30000))",
+        "    await asyncio.sleep(0.05)  # the job is running",
+        "    return t",
+        "loop = asyncio.new_event_loop()",
+        "task = loop.run_until_complete(main())",
+        "# the loop, the task and its job are left behind for the interpreter's end",
+    ]))
+finally:
+    destroy(i)
+deadline = time.monotonic() + 20
+while lnk.blocking_stats() < (1, 1) and time.monotonic() < deadline:
+    time.sleep(0.02)
+assert lnk.blocking_stats() == (1, 1), lnk.blocking_stats()
+assert gocoro.runtime_info()["interpreters"] == 1
+print("OK")
+"""
+
+
+def test_jobs_of_a_destroyed_interpreter_are_cancelled_and_cleaned_up():
+    """A blocking job still running when its interpreter goes away: its function sees the
+    cancelled flag and its cleanup runs (on the executor thread), even where CPython keeps the
+    task that awaited it alive past the interpreter.  In a process of its own: such a leaked
+    task keeps its waker counted in the process-wide leak counters."""
+    import subprocess
+    code = (JOB_LEFT_BEHIND.replace("PATHS", repr([p for p in sys.path if p]))
+            .replace("OWN", repr(OWN_GIL)))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "OK", (p.stdout, p.stderr)
+
+
 @needs_own_gil
 def test_single_phase_extensions_are_refused_by_own_gil_interpreters():
     i = create(True)

@@ -10,6 +10,8 @@
  *   wake_later(us)      coroutine: a waker woken by a C thread after `us` microseconds;
  *                       returns "woken"
  *   blocking(ns, value) GoCoro_RunBlocking(nanosleep(ns)) -> value
+ *   cancellable(ms)     GoCoro_RunBlocking of a function polling *cancelled for up to ms
+ *   blocking_stats()    (cancelled seen, cleanups run) over every interpreter (process-wide)
  *   coroutine_type() / panic_exception() / check(obj) / raise_panic(msg)
  */
 #define PY_SSIZE_T_CLEAN
@@ -25,8 +27,12 @@
 #include "gocoro.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
+
+/* process-wide on purpose: the tests read them from the main interpreter */
+static atomic_long cancel_seen, cleanups;
 
 typedef struct {
     GoCoroCode *counter, *gen, *agen, *wake;
@@ -178,7 +184,25 @@ static PyObject *blocking_to_python(void *arg, void *ret)
     return r;
 }
 
-static void blocking_cleanup(void *arg, void *ret) { free(arg); }
+static void blocking_cleanup(void *arg, void *ret)
+{
+    free(arg);
+    atomic_fetch_add(&cleanups, 1);
+}
+
+static void *cancellable_fn(void *p, const volatile int32_t *cancelled)
+{
+    blocking_arg *a = p;
+    for (long long waited = 0; waited < a->ns; waited += 500000) {
+        if (*cancelled) {
+            atomic_fetch_add(&cancel_seen, 1);
+            break;
+        }
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+    }
+    return p;
+}
 
 /* ---------- module functions ---------- */
 
@@ -236,6 +260,27 @@ static PyObject *f_blocking(PyObject *m, PyObject *args)
     return aw;
 }
 
+static PyObject *f_cancellable(PyObject *m, PyObject *arg)
+{
+    long ms = PyLong_AsLong(arg);
+    if (ms == -1 && PyErr_Occurred())
+        return NULL;
+    blocking_arg *a = malloc(sizeof *a);
+    if (a == NULL)
+        return PyErr_NoMemory();
+    a->ns = (long long)ms * 1000000;
+    a->value = 0;
+    PyObject *aw = GoCoro_RunBlocking(cancellable_fn, a, blocking_to_python, blocking_cleanup, 0.0);
+    if (aw == NULL)
+        free(a);
+    return aw;
+}
+
+static PyObject *f_blocking_stats(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("(ll)", (long)atomic_load(&cancel_seen), (long)atomic_load(&cleanups));
+}
+
 static PyObject *f_coroutine_type(PyObject *m, PyObject *unused)
 {
     PyObject *t = GoCoro_CoroutineType();
@@ -265,6 +310,8 @@ static PyMethodDef methods[] = {
     {"agen", f_agen, METH_O, NULL},
     {"wake_later", f_wake_later, METH_O, NULL},
     {"blocking", f_blocking, METH_VARARGS, NULL},
+    {"cancellable", f_cancellable, METH_O, NULL},
+    {"blocking_stats", f_blocking_stats, METH_NOARGS, NULL},
     {"coroutine_type", f_coroutine_type, METH_NOARGS, NULL},
     {"panic_exception", f_panic_exception, METH_NOARGS, NULL},
     {"check", f_check, METH_O, NULL},

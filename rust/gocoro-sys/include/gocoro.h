@@ -16,6 +16,12 @@
  *      call GoCoro_* directly.  The library initialises itself on first use.
  * Either way every extension in an interpreter gets the *same* types and PanicException.
  *
+ * Interpreters: gocoro keeps its types, PanicException, free lists and caches per interpreter
+ * (subinterpreters, with their own GIL or a shared one, on 3.12+).  A GoCoroCode belongs to
+ * the interpreter that prepared it: prepare per interpreter (e.g. in your module's state) and
+ * create objects only in that interpreter.  The capsule's function table is one per process
+ * and every function finds the current interpreter itself.
+ *
  * The step protocol
  * -----------------
  * A native awaitable is a spec (callbacks + names) plus `state_size` bytes of inline state,
@@ -171,8 +177,12 @@ typedef struct GoCoroAPI {
     int (*RaisePanic)(const char *msg);
     int (*Rethrow)(GoCoroPyObject *exc);
     int (*Check)(GoCoroPyObject *obj);
-    GoCoroPyObject *coroutine_type;   /* borrowed */
-    GoCoroPyObject *panic_exception;  /* borrowed */
+    /* Deprecated: borrowed references to the MAIN interpreter's type and exception (NULL until
+     * gocoro is initialised there).  One static table cannot name every interpreter's
+     * objects; use the CoroutineType/PanicException functions below (what the capsule macros
+     * GoCoro_CoroutineType()/GoCoro_PanicException() call). */
+    GoCoroPyObject *coroutine_type;
+    GoCoroPyObject *panic_exception;
     /* Wakers and blocking work (same ABI version: check struct_size, see GOCORO_API_HAS) */
     GoCoroWaker *(*WakerNew)(void);
     GoCoroPyObject *(*WakerWait)(GoCoroWaker *w);
@@ -181,6 +191,9 @@ typedef struct GoCoroAPI {
     void (*WakerRelease)(GoCoroWaker *w);
     GoCoroPyObject *(*RunBlocking)(GoCoroBlockingFn fn, void *arg, GoCoroToPythonFn to_python,
                                    GoCoroCleanupFn cleanup, double timeout_seconds);
+    /* The current interpreter's canonical objects (same ABI version: check struct_size) */
+    GoCoroPyObject *(*CoroutineType)(void);
+    GoCoroPyObject *(*PanicException)(void);
 } GoCoroAPI;
 
 /* The table only grows within ABI version 1: a member exists in the table you got iff
@@ -208,8 +221,8 @@ static const GoCoroAPI *GoCoro_APIPtr GOCORO_UNUSED = 0;
 #define GoCoro_RaisePanic(msg)             (GoCoro_APIPtr->RaisePanic(msg))
 #define GoCoro_Rethrow(exc)                (GoCoro_APIPtr->Rethrow(exc))
 #define GoCoro_Check(obj)                  (GoCoro_APIPtr->Check(obj))
-#define GoCoro_CoroutineType()             (GoCoro_APIPtr->coroutine_type)
-#define GoCoro_PanicException()            (GoCoro_APIPtr->panic_exception)
+#define GoCoro_CoroutineType()             (GoCoro_APIPtr->CoroutineType())
+#define GoCoro_PanicException()            (GoCoro_APIPtr->PanicException())
 /* Wakers and blocking work (GIL and thread rules: see the declarations below) */
 #define GoCoro_WakerNew()                  (GoCoro_APIPtr->WakerNew())
 #define GoCoro_WakerWait(w)                (GoCoro_APIPtr->WakerWait(w))
@@ -276,7 +289,8 @@ int GoCoro_RaisePanic(const char *msg);
 int GoCoro_Rethrow(GoCoroPyObject *exc);
 /* 1 if obj is an object made by gocoro (any kind), else 0.  Never fails. */
 int GoCoro_Check(GoCoroPyObject *obj);
-/* Borrowed references to the canonical types (initialising the library if needed). */
+/* Borrowed references to the current interpreter's canonical type and exception (initialising
+ * gocoro in that interpreter if needed), or NULL with an exception set. */
 GoCoroPyObject *GoCoro_CoroutineType(void);
 GoCoroPyObject *GoCoro_PanicException(void);
 

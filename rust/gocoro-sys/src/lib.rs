@@ -162,6 +162,9 @@ pub struct GoCoroAPI {
     pub RaisePanic: unsafe extern "C" fn(msg: *const c_char) -> c_int,
     pub Rethrow: unsafe extern "C" fn(exc: *mut GoCoroPyObject) -> c_int,
     pub Check: unsafe extern "C" fn(obj: *mut GoCoroPyObject) -> c_int,
+    /// Deprecated: the main interpreter's type and exception (NULL until gocoro is initialised
+    /// there); [`GoCoroAPI::CoroutineType`] and [`GoCoroAPI::PanicException`] serve every
+    /// interpreter.
     pub coroutine_type: *mut GoCoroPyObject,
     pub panic_exception: *mut GoCoroPyObject,
     // ---- Wakers and blocking work ----
@@ -177,6 +180,9 @@ pub struct GoCoroAPI {
         cleanup: Option<GoCoroCleanupFn>,
         timeout_seconds: c_double,
     ) -> *mut GoCoroPyObject,
+    // ---- The current interpreter's canonical objects ----
+    pub CoroutineType: unsafe extern "C" fn() -> *mut GoCoroPyObject,
+    pub PanicException: unsafe extern "C" fn() -> *mut GoCoroPyObject,
 }
 
 // The layout the C compiler gives gocoro.h on LP64 targets (checked with offsetof in C).
@@ -187,9 +193,10 @@ const _: () = {
     assert!(offset_of!(GoCoroSpec, firstlineno) == 40);
     assert!(offset_of!(GoCoroSpec, state_size) == 48);
     assert!(offset_of!(GoCoroSpec, step) == 56);
-    assert!(size_of::<GoCoroAPI>() == 120);
+    assert!(size_of::<GoCoroAPI>() == 136);
     assert!(offset_of!(GoCoroAPI, coroutine_type) == 56);
     assert!(offset_of!(GoCoroAPI, RunBlocking) == 112);
+    assert!(offset_of!(GoCoroAPI, PanicException) == 128);
 };
 
 /// The table fetched by [`import_api`], cached for the life of the process (the capsule and

@@ -20,7 +20,7 @@ int main(void)
     OFF(GoCoroAPI, Rethrow); OFF(GoCoroAPI, Check); OFF(GoCoroAPI, coroutine_type);
     OFF(GoCoroAPI, panic_exception); OFF(GoCoroAPI, WakerNew); OFF(GoCoroAPI, WakerWait);
     OFF(GoCoroAPI, Wake); OFF(GoCoroAPI, WakerRetain); OFF(GoCoroAPI, WakerRelease);
-    OFF(GoCoroAPI, RunBlocking);
+    OFF(GoCoroAPI, RunBlocking); OFF(GoCoroAPI, CoroutineType); OFF(GoCoroAPI, PanicException);
     printf("const GOCORO_ABI_VERSION %u\n", GOCORO_ABI_VERSION);
     printf("const GOCORO_ERROR %d\nconst GOCORO_RETURN %d\nconst GOCORO_NEXT %d\n",
            GOCORO_ERROR, GOCORO_RETURN, GOCORO_NEXT);

@@ -74,7 +74,7 @@ fn rust_layout_matches_c_header() {
     size!(GoCoroAPI);
     off!(GoCoroAPI, abi_version, struct_size, Prepare, New, GetState, RaisePanic, Rethrow,
          Check, coroutine_type, panic_exception, WakerNew, WakerWait, Wake, WakerRetain,
-         WakerRelease, RunBlocking);
+         WakerRelease, RunBlocking, CoroutineType, PanicException);
     konst!(GOCORO_ABI_VERSION, GOCORO_ERROR, GOCORO_RETURN, GOCORO_NEXT, GOCORO_AWAIT,
            GOCORO_ITEM, GOCORO_KIND_COROUTINE, GOCORO_KIND_GENERATOR, GOCORO_KIND_ITERATOR,
            GOCORO_KIND_ASYNC_GENERATOR, GOCORO_KIND_ASYNC_ITERATOR);

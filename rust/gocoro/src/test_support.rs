@@ -87,6 +87,10 @@ unsafe extern "C" fn unused_run_blocking(
     unreachable!()
 }
 
+unsafe extern "C" fn unused_object() -> *mut GoCoroPyObject {
+    unreachable!()
+}
+
 struct SyncApi(GoCoroAPI);
 // SAFETY: immutable after construction.
 unsafe impl Sync for SyncApi {}
@@ -108,6 +112,8 @@ static FAKE: SyncApi = SyncApi(GoCoroAPI {
     WakerRetain: retain,
     WakerRelease: release,
     RunBlocking: unused_run_blocking,
+    CoroutineType: unused_object,
+    PanicException: unused_object,
 });
 
 pub(crate) fn fake_api() {
