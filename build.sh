@@ -4,6 +4,9 @@
 #   ./build.sh test       build, then run every test (C tests, pytest on each CPython)
 #   ./build.sh bench [--quick]   build, then run the benchmarks (bench/run.sh)
 #   ./build.sh lib        only build libgocoro (+ test extensions)
+#   ./build.sh sid [VERB] CPython 3.14/3.15 in a Debian sid chroot (scripts/sid.sh): provision
+#                         (default), test, shell, status, umount, delete.  Once provisioned,
+#                         `./build.sh test` also runs the tests there, after the host's CPythons.
 # Environment: GOCORO_PYTHONS="3.11 3.13" restricts the CPython versions (default: every
 # 3.10+ under ~/.pyenv/versions, else python3 on PATH).
 set -euo pipefail
@@ -17,5 +20,6 @@ case "$cmd" in
   lib)   ensure_tools; build_all ;;
   test)  ensure_tools; build_all; run_tests "$@" ;;
   bench) ensure_tools; build_all; bash "$ROOT/bench/run.sh" "$@" ;;
-  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]]" >&2; exit 2 ;;
+  sid)   bash "$ROOT/scripts/sid.sh" "${@:-provision}" ;;
+  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]|sid [VERB]]" >&2; exit 2 ;;
 esac

@@ -21,7 +21,8 @@ find_pythons() {
   done
   if [ "$found" = 0 ] && command -v python3 >/dev/null; then
     p=$(command -v python3); v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    echo "$v:$p"
+    # (not when GOCORO_PYTHONS names other versions, e.g. only the sid chroot's)
+    if [ -z "$want" ] || [[ " $want " == *" $v "* ]]; then echo "$v:$p"; fi
   fi
 }
 
@@ -118,5 +119,9 @@ run_tests() {
     PYTHONPATH="$(pypath_for "$v")" "$ROOT/.venv/py$v/bin/python" -m pytest -q -p no:cacheprovider \
       "$ROOT/tests" "$@" || rc=1
   done < <(find_pythons)
+  # CPython 3.14/3.15 in the sid chroot (scripts/sid.sh), when it is provisioned
+  if [ -z "${GOCORO_IN_SID:-}" ] && bash "$ROOT/scripts/sid.sh" status >/dev/null 2>&1; then
+    bash "$ROOT/scripts/sid.sh" test "$@" || rc=1
+  fi
   return $rc
 }
