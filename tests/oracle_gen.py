@@ -29,7 +29,7 @@ import warnings
 import weakref
 
 import gocoro
-from oracle import compare_records
+from oracle import compare_records, unraisable_target
 
 KIND_COROUTINE = 0
 KIND_GENERATOR = 1
@@ -445,11 +445,11 @@ def _throw_call(target, kind, a):
 _THROWS = ("throw", "throw_type", "throw2_inst", "throw3_tb", "throw_args")
 
 
-def _collect_unraisable(obj_id):
+def _collect_unraisable(obj_id, obj_repr=None):
     seen = []
 
     def hook(u):
-        seen.append((u.exc_type.__name__, str(u.exc_value), id(u.object) == obj_id,
+        seen.append((u.exc_type.__name__, str(u.exc_value), unraisable_target(u, obj_id, obj_repr),
                      exc_brief(u.exc_value.__cause__) if u.exc_value is not None else None,
                      exc_brief(u.exc_value.__context__) if u.exc_value is not None else None))
     return seen, hook
@@ -457,7 +457,7 @@ def _collect_unraisable(obj_id):
 
 def _drop(box_items, obj_id, log, warn, extra=None):
     """Drop the last references (box_items is cleared) and record what that does."""
-    unraisable, hook = _collect_unraisable(obj_id)
+    unraisable, hook = _collect_unraisable(obj_id, repr(box_items[0]))
     old_hook = sys.unraisablehook
     sys.unraisablehook = hook
     try:
