@@ -289,12 +289,18 @@ def _attr(c, name):
     return await_summary(v) if name == "cr_await" else v
 
 
+HAS_CR_STATE = hasattr(types.CoroutineType, "cr_state")   # 3.15+
+
+
 def coro_state(c):
-    """(cr_running, cr_await summary, cr_frame is None[, cr_suspended on 3.11+]).  inspect.getcoroutinestate()
-    is checked by a dedicated test (it also depends on cr_frame)."""
+    """(cr_running, cr_await summary, cr_frame is None[, cr_suspended on 3.11+][, cr_state on
+    3.15+]).  inspect.getcoroutinestate() is checked by a dedicated test (up to 3.14 it depends on
+    cr_frame)."""
     st = (_attr(c, "cr_running"), _attr(c, "cr_await"), _attr(c, "cr_frame") is None)
     if sys.version_info >= (3, 11):
         st += (_attr(c, "cr_suspended"),)
+    if HAS_CR_STATE:
+        st += (_attr(c, "cr_state"),)
     return st
 
 

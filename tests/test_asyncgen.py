@@ -747,6 +747,29 @@ def test_inspect_predicates():
     assert_same(f)
 
 
+@pytest.mark.skipif(PY < (3, 12), reason="inspect.getasyncgenstate() is new in 3.12")
+def test_ag_state_while_awaiting():
+    """While an __anext__() awaitable is suspended at an await inside the body, 3.12-3.14 report
+    AGEN_RUNNING (inspect reads ag_running); 3.15 reads ag_state: AGEN_SUSPENDED."""
+    import inspect
+
+    def f(impl):
+        g = impl.program([("yield", "L"), ("item", 1), ("log", "after")], None, A)
+        out = [inspect.getasyncgenstate(g)]
+        aw = g.__anext__()
+        out.append(aw.send(None))
+        out.append((inspect.getasyncgenstate(g), bool(g.ag_running)))
+        try:
+            aw.send(None)
+        except StopIteration as e:
+            out.append(("item", e.value))
+        out.append(inspect.getasyncgenstate(g))
+        g.aclose().close()
+        return out
+    middle = "AGEN_SUSPENDED" if PY >= (3, 15) else "AGEN_RUNNING"
+    assert assert_same(f) == ["AGEN_CREATED", "L", (middle, True), ("item", 1), "AGEN_SUSPENDED"]
+
+
 # ============================================================================================
 # sys.set_asyncgen_hooks
 
