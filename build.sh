@@ -4,6 +4,8 @@
 #   ./build.sh test       build, then run every test (C tests, pytest on each CPython)
 #   ./build.sh bench [--quick]   build, then run the benchmarks (bench/run.sh)
 #   ./build.sh lib        only build libgocoro (+ test extensions)
+#   ./build.sh sdist      dist/gocoro-VERSION.tar.gz (PEP 517, setuptools + a go build step)
+#   ./build.sh wheel      the sdist, then one wheel per CPython found, manylinux-tagged by auditwheel
 #   ./build.sh sid [VERB] CPython 3.14/3.15 in a Debian sid chroot (scripts/sid.sh): provision
 #                         (default), test, shell, status, umount, delete.  Once provisioned,
 #                         `./build.sh test` also runs the tests there, after the host's CPythons.
@@ -20,6 +22,8 @@ case "$cmd" in
   lib)   ensure_tools; build_all ;;
   test)  ensure_tools; build_all; run_tests "$@" ;;
   bench) ensure_tools; build_all; bash "$ROOT/bench/run.sh" "$@" ;;
+  sdist) ensure_tools; build_sdist ;;
+  wheel) ensure_tools; build_wheels ;;
   sid)   bash "$ROOT/scripts/sid.sh" "${@:-provision}" ;;
-  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]|sid [VERB]]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]|sdist|wheel|sid [VERB]]" >&2; exit 2 ;;
 esac

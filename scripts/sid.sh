@@ -12,7 +12,7 @@
 #                                 its CPythons (ARGS go to pytest); exit status of that run
 #   scripts/sid.sh run CMD...     run CMD in the chroot, in the copy of the tree
 #   scripts/sid.sh shell          an interactive shell there
-#   scripts/sid.sh status         exit 0 when the chroot is provisioned (prints its CPythons)
+#   scripts/sid.sh status         exit 0 when the chroot is provisioned (prints what it holds)
 #   scripts/sid.sh umount         unmount what a run left mounted (after a kill -9, say)
 #   scripts/sid.sh delete         unmount, then delete the chroot (refused while anything is
 #                                 still mounted inside it)
@@ -38,7 +38,12 @@ SID_PYTHONS=${GOCORO_SID_PYTHONS:-3.14 3.15}
 MIRROR=${GOCORO_SID_MIRROR:-http://deb.debian.org/debian}
 R="$SID_DIR/root"
 COPY=/work/gocoro                      # the tree's copy, inside the chroot
-DONE="$R/.gocoro-provisioned"          # written last by provision: the versions installed
+DONE="$R/.gocoro-provisioned"          # written last by provision: its CPythons and packages
+# what the chroot gets: the interpreters with headers and venv, the compilers, Go, cargo (the
+# Rust example), valgrind, binutils and pkg-config (C-level checks); a change re-provisions
+PKGS=(ca-certificates gcc g++ make golang-go cargo valgrind binutils pkg-config)
+for v in $SID_PYTHONS; do PKGS+=("python$v-dev" "python$v-venv"); done
+RECIPE="$SID_PYTHONS | ${PKGS[*]}"
 
 say() { printf '\033[1m[gocoro sid %4ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'scripts/sid.sh: %s\n' "$*" >&2; exit 1; }
@@ -109,10 +114,11 @@ in_chroot() {
 }
 
 # ---- provision -----------------------------------------------------------------------------
-provisioned() { [ -f "$DONE" ] && [ "$(cat "$DONE")" = "$SID_PYTHONS" ]; }
+provisioned() { [ -f "$DONE" ]; }                                 # at some point
+up_to_date() { provisioned && [ "$(cat "$DONE")" = "$RECIPE" ]; }  # with this script's recipe
 
 provision() {
-  if provisioned; then
+  if up_to_date; then
     say "chroot $R already provisioned ($SID_PYTHONS)"
     return 0
   fi
@@ -153,13 +159,11 @@ provision() {
     mkdir -p "$R/usr/local/share/ca-certificates"
     cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/"
   fi
-  # 4. the interpreters with headers and venv, the compilers, Go, cargo (the Rust example),
-  #    valgrind and binutils (C-level checks)
-  local pkgs=(ca-certificates gcc g++ make golang-go cargo valgrind binutils) v
-  for v in $SID_PYTHONS; do pkgs+=("python$v-dev" "python$v-venv"); done
-  say "apt-get install in the chroot: ${pkgs[*]} (log: $SID_DIR/apt-install.log)"
+  # 4. the packages (PKGS above)
+  local v
+  say "apt-get install in the chroot: ${PKGS[*]} (log: $SID_DIR/apt-install.log)"
   in_chroot env DEBIAN_FRONTEND=noninteractive sh -c \
-    "apt-get update -qq && apt-get install -y -qq ${pkgs[*]} && update-ca-certificates" \
+    "apt-get update -qq && apt-get install -y -qq ${PKGS[*]} && update-ca-certificates" \
     >"$SID_DIR/apt-install.log" 2>&1 || { tail -30 "$SID_DIR/apt-install.log" >&2; die "apt-get install failed"; }
   # 5. where build.sh looks for CPythons: ~/.pyenv/versions/X.Y/bin/python3 (and pythonX.Y-config
   #    beside it, for the embedding check of the C tests)
@@ -172,7 +176,7 @@ assert not sysconfig.get_config_var("Py_GIL_DISABLED")
 print(sys.version.split()[0], sysconfig.get_config_var("EXT_SUFFIX"))' | sed "s/^/  python$v: /" >&2
   done
   in_chroot sh -c 'go version; gcc --version | head -1; cargo --version' | sed 's/^/  /' >&2
-  echo "$SID_PYTHONS" >"$DONE"
+  echo "$RECIPE" >"$DONE"
   say "provisioned $R"
 }
 
@@ -195,7 +199,7 @@ copy_tree() {
 # The chroot's CPythons that GOCORO_PYTHONS asks for (all of them when it is unset).
 wanted_versions() {
   local v out=()
-  for v in $(cat "$DONE"); do
+  for v in $SID_PYTHONS; do
     if [ -z "${GOCORO_PYTHONS:-}" ] || [[ " $GOCORO_PYTHONS " == *" $v "* ]]; then out+=("$v"); fi
   done
   echo "${out[*]:-}"
@@ -206,7 +210,10 @@ run_test() {
   do_mount
   copy_tree
   say "./build.sh test on CPython $vers in the sid chroot"
+  # (GOCORO_DIST_PYTHON: the distribution end-to-end test runs once, on the CPython the
+  # calling ./build.sh test chose)
   in_chroot env GOCORO_PYTHONS="$vers" GOCORO_IN_SID=1 ${CI:+CI="$CI"} \
+    ${GOCORO_DIST_PYTHON:+GOCORO_DIST_PYTHON="$GOCORO_DIST_PYTHON"} \
     sh -c "cd $COPY && exec ./build.sh test \"\$@\"" sh "$@"
 }
 
@@ -216,11 +223,15 @@ case "$cmd" in
   test)      provisioned || die "the chroot is not provisioned: run ./build.sh sid (scripts/sid.sh provision)"
              vers=$(wanted_versions)
              [ -n "$vers" ] || { say "no chroot CPython in GOCORO_PYTHONS='${GOCORO_PYTHONS:-}'"; exit 0; }
-             need_root "$cmd" "$@"; lock; run_test "$vers" "$@" ;;
+             need_root "$cmd" "$@"; lock
+             up_to_date || provision   # this script asks for more than it was provisioned with
+             run_test "$vers" "$@" ;;
   run)       need_root "$cmd" "$@"; lock; provisioned || die "not provisioned"; do_mount; copy_tree
              in_chroot sh -c "cd $COPY && exec \"\$@\"" sh "$@" ;;
   shell)     need_root "$cmd" "$@"; lock; do_mount; in_chroot sh -c "cd $COPY 2>/dev/null; exec bash -l" ;;
-  status)    if provisioned; then echo "$R: $(cat "$DONE")"; else exit 1; fi ;;
+  status)    provisioned || exit 1
+             echo "$R: $(cat "$DONE")"
+             up_to_date || echo "(older than scripts/sid.sh: its next test or provision run refreshes it)" ;;
   umount)    need_root "$cmd" "$@"; lock ;;   # the EXIT trap unmounts
   delete)    need_root "$cmd" "$@"; lock; [ -e "$R" ] && delete_root; say "deleted $R" ;;
   *) echo "usage: scripts/sid.sh [provision|test [pytest args]|run CMD...|shell|status|umount|delete]" >&2
