@@ -40,8 +40,9 @@ R="$SID_DIR/root"
 COPY=/work/gocoro                      # the tree's copy, inside the chroot
 DONE="$R/.gocoro-provisioned"          # written last by provision: its CPythons and packages
 # what the chroot gets: the interpreters with headers and venv, the compilers, Go, cargo (the
-# Rust example), valgrind, binutils and pkg-config (C-level checks); a change re-provisions
-PKGS=(ca-certificates gcc g++ make golang-go cargo valgrind binutils pkg-config)
+# Rust example), valgrind, binutils (+ gold) and pkg-config (C-level checks); a change
+# re-provisions
+PKGS=(ca-certificates gcc g++ make golang-go cargo valgrind binutils binutils-gold pkg-config)
 for v in $SID_PYTHONS; do PKGS+=("python$v-dev" "python$v-venv"); done
 RECIPE="$SID_PYTHONS | ${PKGS[*]}"
 
