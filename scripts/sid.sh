@@ -59,7 +59,7 @@ case "$SID_DIR" in *[[:space:]]*) die "GOCORO_SID_DIR must not contain white spa
 need_root() {
   [ "$(id -u)" = 0 ] && return 0
   if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    exec sudo -n --preserve-env=GOCORO_SID_DIR,GOCORO_SID_PYTHONS,GOCORO_SID_MIRROR,GOCORO_PYTHONS \
+    exec sudo -n --preserve-env=GOCORO_SID_DIR,GOCORO_SID_PYTHONS,GOCORO_SID_MIRROR,GOCORO_PYTHONS,GOCORO_DIST_PYTHON,CI \
       bash "${BASH_SOURCE[0]}" "$@"
   fi
   die "needs root (debootstrap, chroot, mount) and sudo is not usable"
