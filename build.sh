@@ -2,7 +2,9 @@
 # gocoro build driver.
 #   ./build.sh            install what is missing, build libgocoro for every CPython found, run the demo
 #   ./build.sh test       build, then run every test (C tests, pytest on each CPython)
-#   ./build.sh bench [--quick]   build, then run the benchmarks (bench/run.sh)
+#   ./build.sh bench [--quick] [--instructions|--instructions-only]
+#                         build, then run the benchmarks (bench/run.sh; --instructions adds
+#                         callgrind instruction counts per operation, under valgrind)
 #   ./build.sh lib        only build libgocoro (+ test extensions)
 # Environment: GOCORO_PYTHONS="3.11 3.13" restricts the CPython versions (default: every
 # 3.10+ under ~/.pyenv/versions, else python3 on PATH).
@@ -17,5 +19,5 @@ case "$cmd" in
   lib)   ensure_tools; build_all ;;
   test)  ensure_tools; build_all; run_tests "$@" ;;
   bench) ensure_tools; build_all; bash "$ROOT/bench/run.sh" "$@" ;;
-  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick] [--instructions|--instructions-only]]" >&2; exit 2 ;;
 esac
