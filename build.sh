@@ -6,6 +6,8 @@
 #                         build, then run the benchmarks (bench/run.sh; --instructions adds
 #                         callgrind instruction counts per operation, under valgrind)
 #   ./build.sh lib        only build libgocoro (+ test extensions)
+#   ./build.sh sdist      dist/gocoro-VERSION.tar.gz (PEP 517, setuptools + a go build step)
+#   ./build.sh wheel      the sdist, then one wheel per CPython found, manylinux-tagged by auditwheel
 # Environment: GOCORO_PYTHONS="3.11 3.13" restricts the CPython versions (default: every
 # 3.10+ under ~/.pyenv/versions, else python3 on PATH).
 set -euo pipefail
@@ -19,5 +21,7 @@ case "$cmd" in
   lib)   ensure_tools; build_all ;;
   test)  ensure_tools; build_all; run_tests "$@" ;;
   bench) ensure_tools; build_all; bash "$ROOT/bench/run.sh" "$@" ;;
-  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick] [--instructions|--instructions-only]]" >&2; exit 2 ;;
+  sdist) ensure_tools; build_sdist ;;
+  wheel) ensure_tools; build_wheels ;;
+  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick] [--instructions|--instructions-only]|sdist|wheel]" >&2; exit 2 ;;
 esac

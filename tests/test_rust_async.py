@@ -32,6 +32,20 @@ def r():
 BACKENDS = ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"]
 
 
+@pytest.fixture(autouse=True)
+def no_waker_leaks():
+    """Every gocoro waker the crate created is released once its futures are gone."""
+    yield
+    deadline = time.monotonic() + 10
+    while True:
+        gc.collect()
+        st = gocoro._waker_stats()
+        if (st["wakers"], st["hubs"]) == (0, 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    assert (st["wakers"], st["hubs"]) == (0, 0), st
+
+
 def run(backend, afn, *args):
     """Run afn(sleep, *args) under `backend`; sleep is that backend's sleep function."""
     if backend == "trio":
@@ -514,3 +528,65 @@ def test_rust_wake_does_not_interrupt_a_delegated_python_await(r, backend):
     first, slow, second = run(backend, main)
     assert first == ("rust", None) and slow >= 0.19
     assert second == ("python", None)
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+def test_local_future_freed_on_another_thread_is_leaked_not_dropped(r):
+    before = r.drop_count()
+    box = [r.local_pending(), r.local_pending()]
+
+    def elsewhere():
+        box.pop().close()  # finished on a foreign thread
+        box.clear()        # freed on a foreign thread
+        gc.collect()
+    th = threading.Thread(target=elsewhere)
+    th.start()
+    th.join()
+    assert r.drop_count() == before  # never dropped on a thread it does not belong to
+    c = r.local_pending()
+    del c
+    gc.collect()
+    assert r.drop_count() == before + 1  # freed on its own thread: dropped
+
+
+# ---- CPython is the oracle: a Rust future that swallows what is thrown in ----------------------
+
+async def py_swallow(aw):
+    try:
+        return await aw
+    except BaseException:
+        return "swallowed"
+
+
+class Yielder:
+    def __await__(self):
+        yield "suspend"
+        return 1
+
+
+def outcome(f):
+    try:
+        return ("ok", f())
+    except BaseException as e:
+        return ("raised", type(e), str(e))
+
+
+@pytest.mark.parametrize("how", ["close", "throw"])
+def test_swallowing_rust_future_matches_cpython(r, how):
+    def drive(make):
+        c = make(Yielder())
+        assert c.send(None) == "suspend"
+        if how == "close":
+            return outcome(c.close)
+        return outcome(lambda: c.throw(ValueError("in")))
+    assert drive(r.swallow) == drive(py_swallow)
+
+
+def test_swallowed_cancellation_matches_cpython(r):
+    async def main(sleep, make):
+        t = asyncio.ensure_future(make(asyncio.sleep(10)))
+        await asyncio.sleep(0.01)
+        t.cancel()
+        await asyncio.wait([t])
+        return t.cancelled(), None if t.cancelled() else t.result()
+    assert run("asyncio", main, r.swallow) == run("asyncio", main, py_swallow)

@@ -244,23 +244,42 @@ pub unsafe fn import_api() -> *const GoCoroAPI {
             }
             return core::ptr::null();
         }
-        Py_DECREF(module);
         let api = PyCapsule_Import(GOCORO_CAPSULE_NAME.as_ptr(), 0) as *const GoCoroAPI;
         if api.is_null() {
+            Py_DECREF(module);
             return api;
         }
         let (abi, size) = ((*api).abi_version, (*api).struct_size);
         if abi != GOCORO_ABI_VERSION || (size as usize) < core::mem::size_of::<GoCoroAPI>() {
+            let ver = PyObject_GetAttrString(module, c"__version__".as_ptr());
+            let mut v: *const c_char = core::ptr::null();
+            if !ver.is_null() && PyUnicode_Check(ver) != 0 {
+                v = PyUnicode_AsUTF8(ver);
+            }
+            if v.is_null() {
+                PyErr_Clear();
+                v = c"(unknown version)".as_ptr();
+            }
+            let advice = if abi != GOCORO_ABI_VERSION {
+                c"rebuild the extension against the installed gocoro"
+            } else {
+                c"upgrade gocoro to the version the extension was built with"
+            };
             PyErr_Format(
                 PyExc_ImportError,
-                c"gocoro ABI mismatch: this extension was built for ABI %u (table %u bytes), the loaded gocoro provides ABI %u (table %u bytes)".as_ptr(),
+                c"gocoro ABI mismatch: this extension was built for ABI %u (table %u bytes), the loaded gocoro %s provides ABI %u (table %u bytes); %s".as_ptr(),
                 GOCORO_ABI_VERSION as core::ffi::c_uint,
                 core::mem::size_of::<GoCoroAPI>() as core::ffi::c_uint,
+                v,
                 abi as core::ffi::c_uint,
                 size as core::ffi::c_uint,
+                advice.as_ptr(),
             );
+            Py_XDECREF(ver);
+            Py_DECREF(module);
             return core::ptr::null();
         }
+        Py_DECREF(module);
         API.store(api as *mut GoCoroAPI, Ordering::Release);
         api
     }

@@ -450,7 +450,13 @@ pub(crate) unsafe extern "C" fn clear(state: *mut c_void) {
     if st.task.is_null() {
         return;
     }
-    let r = catch_unwind(AssertUnwindSafe(|| Python::attach(|_py| unsafe { drop_task(st) })));
+    // During interpreter finalization PyO3 refuses to attach: drop anyway (the GIL is held;
+    // PyO3 then defers the Py<T> releases to its pool).
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        if Python::try_attach(|_py| unsafe { drop_task(st) }).is_none() {
+            unsafe { drop_task(st) }
+        }
+    }));
     if let Err(payload) = r {
         st.task = null_mut();
         raise_panic(payload);

@@ -12,6 +12,7 @@
 //!   tokio_sleep(seconds, value)    tokio::time::sleep (the crate's `tokio` feature)
 //!   guarded(awaitable, on_error)   awaits a Python awaitable; on an exception (cancellation...)
 //!                                  calls on_error(exc) from Rust, then propagates it
+//!   swallow(awaitable)             returns "swallowed" instead of any exception from awaitable
 //!   call(f)                        calls f() from inside the future (e.g. ContextVar.get)
 //!   pending_forever()              never completes; its drop increments drop_count()
 //!   stream_forever(sleep)          an endless stream; its drop increments drop_count()
@@ -21,7 +22,9 @@
 //!   race(awaitable, delay)         select! of a Python awaitable and a channel a thread fills
 //!   poll_outside(awaitable)        polls into_future outside gocoro (a clear RuntimeError)
 //!   drop_is_immediate(obj)         whether a Py<T> dropped inside the future is released at once
+//!   nested_attach(n)               n nested Python::attach calls inside the future
 //!   local_counter(n, sleep)        a !Send future (Rc) through local_future_into_py
+//!   local_pending()                a !Send future that never completes (counts its drop)
 //!   named(name, qualname)          Builder: names the coroutine
 use std::cell::Cell;
 use std::future::Future;
@@ -117,6 +120,14 @@ impl<T> Future for Receiver<T> {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        // Nobody waits any more: release the waker now, not when the sender gets round to it.
+        let w = self.0.lock().unwrap().waker.take();
+        drop(w);
     }
 }
 
@@ -216,6 +227,18 @@ fn guarded(py: Python<'_>, awaitable: Py<PyAny>, on_error: Py<PyAny>) -> PyResul
                 Python::attach(|py| on_error.call1(py, (e.value(py),)))?;
                 Err(e)
             }
+        }
+    })
+}
+
+/// Awaits a Python awaitable and returns "swallowed" instead of any exception it gets
+/// (cancellation included), like `try: return await aw / except BaseException: return ...`.
+#[pyfunction]
+fn swallow(py: Python<'_>, awaitable: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    gocoro::future_into_py(py, async move {
+        match Python::attach(|py| gocoro::into_future(awaitable.into_bound(py))).await {
+            Ok(v) => Ok(v),
+            Err(_) => Python::attach(|py| Ok("swallowed".into_pyobject(py)?.into_any().unbind())),
         }
     })
 }
@@ -355,6 +378,33 @@ fn drop_is_immediate(py: Python<'_>, factory: Py<PyAny>) -> PyResult<Bound<'_, P
     })
 }
 
+/// n nested `Python::attach` calls inside the future (for instruction counts: each is a
+/// counter increment because PyO3 is attached around the whole step).
+#[pyfunction]
+fn nested_attach(py: Python<'_>, n: u64) -> PyResult<Bound<'_, PyAny>> {
+    gocoro::future_into_py(py, async move {
+        let mut total = 0u64;
+        for _ in 0..n {
+            total += Python::attach(|py| {
+                std::hint::black_box(py);
+                1u64
+            });
+        }
+        Ok(total)
+    })
+}
+
+/// A !Send future that never completes; its drop increments drop_count().
+#[pyfunction]
+fn local_pending(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let guard = Rc::new(DropCounter); // !Send
+    gocoro::local_future_into_py(py, async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
 #[pyfunction]
 fn local_counter(py: Python<'_>, n: u64, sleep: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
     let count = Rc::new(Cell::new(0u64)); // !Send
@@ -398,6 +448,9 @@ fn rust_async(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(race, m)?)?;
     m.add_function(wrap_pyfunction!(drop_is_immediate, m)?)?;
     m.add_function(wrap_pyfunction!(local_counter, m)?)?;
+    m.add_function(wrap_pyfunction!(local_pending, m)?)?;
+    m.add_function(wrap_pyfunction!(swallow, m)?)?;
+    m.add_function(wrap_pyfunction!(nested_attach, m)?)?;
     m.add_function(wrap_pyfunction!(named, m)?)?;
     Ok(())
 }
