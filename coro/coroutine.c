@@ -36,6 +36,9 @@ static PyGetSetDef gc_getset[] = {
     {"cr_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
     {"cr_origin", gc_get_none, NULL, NULL, NULL},
     {"cr_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+#if PY_VERSION_HEX >= 0x030F0000
+    {"cr_state", gc_get_state, NULL, "current state as a string", "CORO"},
+#endif
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyType_Slot gc_slots[] = {

@@ -7,6 +7,16 @@
 
 /* ---------- Lifecycle ---------- */
 
+void gc_write_unraisable(const char *doing, PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    PyErr_FormatUnraisable("Exception ignored while %s %R", doing, obj);
+#else
+    (void)doing;
+    PyErr_WriteUnraisable(obj);
+#endif
+}
+
 void gc_finalize(PyObject *self)
 {
     GoCoroObject *c = (GoCoroObject *)self;
@@ -18,19 +28,19 @@ void gc_finalize(PyObject *self)
         /* sys.set_asyncgen_hooks(finalizer=...): e.g. asyncio schedules aclose() on its loop */
         PyObject *res = PyObject_CallOneArg(c->ag_finalizer, self);
         if (res == NULL)
-            PyErr_WriteUnraisable(self);
+            gc_write_unraisable("finalizing generator", self);
         else
             Py_DECREF(res);
     } else if (c->status == GC_CREATED) {
         if (c->kind == GOCORO_KIND_COROUTINE) {
             if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited",
                                  gc_qualname(c)) < 0)
-                PyErr_WriteUnraisable(self);
+                gc_write_unraisable("finalizing coroutine", self);
         }
     } else {
         PyObject *res = gc_close_method(self, NULL);
         if (res == NULL)
-            PyErr_WriteUnraisable(self);
+            gc_write_unraisable("closing generator", self);
         else
             Py_DECREF(res);
     }
@@ -146,6 +156,16 @@ PyObject *gc_get_await(PyObject *self, void *closure)
 }
 
 PyObject *gc_get_none(PyObject *self, void *closure) { Py_RETURN_NONE; }
+
+#if PY_VERSION_HEX >= 0x030F0000
+/* "CORO_SUSPENDED", ...: what inspect.getcoroutinestate() and friends return since 3.15. */
+PyObject *gc_get_state(PyObject *self, void *prefix)
+{
+    static const char *const names[] = {
+        [GC_CREATED] = "CREATED", [GC_SUSPENDED] = "SUSPENDED", [GC_RUNNING] = "RUNNING", [GC_CLOSED] = "CLOSED"};
+    return PyUnicode_FromFormat("%s_%s", (const char *)prefix, names[((GoCoroObject *)self)->status]);
+}
+#endif
 
 /* cr_frame/gi_frame/ag_frame: None once finished (what inspect.getcoroutinestate and friends
  * test), otherwise a fresh frame of the empty code object naming the native function. */
