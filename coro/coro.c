@@ -17,6 +17,9 @@ PyAPI_FUNC(void) _PyTraceback_Add(const char *, const char *, int);
 
 #define GC_MAX_STATE ((size_t)1 << 24)
 
+#define GC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 volatile int gocoro_forked_child = 0;
 
 static void gc_atfork_child(void) { gocoro_forked_child = 1; }
@@ -158,6 +161,47 @@ static void gc_finish_error(GoCoroObject *c)
     }
 }
 
+/* The getter behind CPython coroutines' `cr_await` descriptor, looked up once: calling it
+ * directly costs a few instructions where a lookup by name costs about a thousand. */
+static getter gc_cr_await_get = NULL;
+
+static int gc_coro_is_awaited(PyObject *o)
+{
+    if (GC_UNLIKELY(gc_cr_await_get == NULL)) {
+        /* the class attribute is the descriptor itself */
+        PyObject *d = PyObject_GetAttrString((PyObject *)&PyCoro_Type, "cr_await");
+        if (d == NULL)
+            return -1;
+        if (!PyObject_TypeCheck(d, &PyGetSetDescr_Type) ||
+            ((PyGetSetDescrObject *)d)->d_getset->get == NULL) {
+            Py_DECREF(d);
+            PyErr_SetString(PyExc_SystemError, "gocoro: coroutine type has no cr_await getter");
+            return -1;
+        }
+        gc_cr_await_get = ((PyGetSetDescrObject *)d)->d_getset->get;
+        Py_DECREF(d); /* the static type keeps it alive */
+    }
+    PyObject *yf = gc_cr_await_get(o, NULL);
+    if (yf == NULL)
+        return -1;
+    int busy = yf != Py_None;
+    Py_DECREF(yf);
+    return busy;
+}
+
+/* A generator made by a @types.coroutine function (its code has CO_ITERABLE_COROUTINE). */
+static int gc_gen_is_coroutine(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyCodeObject *code = PyGen_GetCode((PyGenObject *)o);
+    int flags = code->co_flags;
+    Py_DECREF(code);
+#else
+    int flags = ((PyCodeObject *)((PyGenObject *)o)->gi_code)->co_flags;
+#endif
+    return (flags & CO_ITERABLE_COROUTINE) != 0;
+}
+
 /* CPython's rules for `await obj`: returns the iterator to drive, new reference. */
 static PyObject *gc_awaitable_iter(PyObject *o)
 {
@@ -170,27 +214,17 @@ static PyObject *gc_awaitable_iter(PyObject *o)
         return Py_NewRef(o);
     }
     if (PyCoro_CheckExact(o)) {
-        PyObject *yf = PyObject_GetAttrString(o, "cr_await");
-        if (yf == NULL)
+        int busy = gc_coro_is_awaited(o);
+        if (busy < 0)
             return NULL;
-        int busy = yf != Py_None;
-        Py_DECREF(yf);
         if (busy) {
             PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
             return NULL;
         }
         return Py_NewRef(o);
     }
-    if (PyGen_CheckExact(o)) {
-        /* generator-based coroutines (@types.coroutine) are awaitable */
-        PyObject *code = PyObject_GetAttrString(o, "gi_code");
-        if (code == NULL)
-            return NULL;
-        int ok = PyCode_Check(code) && (((PyCodeObject *)code)->co_flags & CO_ITERABLE_COROUTINE);
-        Py_DECREF(code);
-        if (ok)
-            return Py_NewRef(o);
-    }
+    if (PyGen_CheckExact(o) && gc_gen_is_coroutine(o)) /* @types.coroutine generators */
+        return Py_NewRef(o);
     if (t->tp_as_async != NULL && t->tp_as_async->am_await != NULL) {
         PyObject *res = t->tp_as_async->am_await(o);
         if (res == NULL)
@@ -236,10 +270,41 @@ static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObjec
     return PyIter_Send(it, arg, res);
 }
 
-#define GC_LIKELY(x) __builtin_expect(!!(x), 1)
-#define GC_UNLIKELY(x) __builtin_expect(!!(x), 0)
-
 static int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult);
+
+/* Step with an exception thrown in: like an `except` block around the resumed yield, `thrown`
+ * is the exception being handled while the step runs (sys.exception() returns it, and an
+ * exception the step raises gets it as __context__).  The step sees its own entry on the
+ * thread's handled-exception stack, as a generator frame does. */
+static __attribute__((noinline)) int gc_step_thrown(GoCoroObject *c, PyObject *thrown, PyObject **res)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    _PyErr_StackItem item;
+    memset(&item, 0, sizeof item);
+#if PY_VERSION_HEX < 0x030B0000
+    item.exc_type = Py_NewRef((PyObject *)Py_TYPE(thrown));
+    item.exc_traceback = PyException_GetTraceback(thrown);
+#endif
+    item.exc_value = Py_NewRef(thrown);
+    item.previous_item = ts->exc_info;
+    ts->exc_info = &item;
+    int r = c->code->spec.step((PyObject *)c, c->state, NULL, thrown, res);
+    ts->exc_info = item.previous_item;
+#if PY_VERSION_HEX < 0x030B0000
+    Py_XDECREF(item.exc_type);
+    Py_XDECREF(item.exc_traceback);
+#endif
+    Py_XDECREF(item.exc_value);
+    return r;
+}
+
+/* Call step with exactly one of sent/thrown. */
+static inline int gc_call_step(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **res)
+{
+    if (GC_LIKELY(thrown == NULL))
+        return c->code->spec.step((PyObject *)c, c->state, sent, NULL, res);
+    return gc_step_thrown(c, thrown, res);
+}
 
 /*
  * Run step until it yields or finishes.  status must be GC_RUNNING.  `sent`/`thrown` are
@@ -249,13 +314,43 @@ static int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presu
 static inline int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **presult)
 {
     PyObject *res = NULL;
-    int r = c->code->spec.step((PyObject *)c, c->state, sent, thrown, &res);
-    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL)) {
+    int r = gc_call_step(c, sent, thrown, &res);
+    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
         c->status = GC_SUSPENDED;
         *presult = res;
         return PYGEN_NEXT;
     }
     return gc_after_step(c, r, res, presult);
+}
+
+static const char *gc_code_name(int r)
+{
+    switch (r) {
+    case GOCORO_RETURN: return "GOCORO_RETURN";
+    case GOCORO_NEXT: return "GOCORO_NEXT";
+    case GOCORO_AWAIT: return "GOCORO_AWAIT";
+    case GOCORO_ITEM: return "GOCORO_ITEM";
+    default: return NULL;
+    }
+}
+
+/* A step returned `r` (anything but GOCORO_ERROR) with an exception set: replace it with a
+ * SystemError naming the misuse, the stray exception as its cause. */
+static void gc_misuse_with_exception(GoCoroObject *c, int r)
+{
+    PyObject *cause = gocoro_fetch_exc();
+    const char *what = gc_code_name(r);
+    if (what != NULL)
+        PyErr_Format(PyExc_SystemError, "gocoro: step of '%s' returned %s with an exception set",
+                     c->code->spec.name, what);
+    else
+        PyErr_Format(PyExc_SystemError,
+                     "gocoro: step of '%s' returned invalid code %d with an exception set",
+                     c->code->spec.name, r);
+    PyObject *se = gocoro_fetch_exc();
+    PyException_SetCause(se, Py_NewRef(cause));
+    PyException_SetContext(se, cause);
+    gocoro_restore_exc(se);
 }
 
 /* Handle a step result `r` (with its `res`), stepping again while awaitables finish at once. */
@@ -264,6 +359,11 @@ static __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObj
 {
     for (;;) {
         PyObject *sent = NULL, *thrown = NULL;
+        if (GC_UNLIKELY(r != GOCORO_ERROR && PyErr_Occurred())) {
+            Py_XDECREF(res);
+            gc_misuse_with_exception(c, r);
+            goto error;
+        }
         switch (r) {
         case GOCORO_NEXT:
             if (res == NULL)
@@ -286,18 +386,6 @@ static __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObj
             *presult = res;
             return GC_ITEM;
         case GOCORO_RETURN:
-            if (GC_UNLIKELY(PyErr_Occurred())) {
-                Py_XDECREF(res);
-                PyObject *cause = gocoro_fetch_exc();
-                PyErr_Format(PyExc_SystemError,
-                             "gocoro: step of '%s' returned GOCORO_RETURN with an exception set",
-                             c->code->spec.name);
-                PyObject *se = gocoro_fetch_exc();
-                PyException_SetCause(se, Py_NewRef(cause));
-                PyException_SetContext(se, cause);
-                gocoro_restore_exc(se);
-                goto error;
-            }
             c->status = GC_CLOSED;
             gc_release(c);
             *presult = res != NULL ? res : Py_NewRef(Py_None);
@@ -333,7 +421,7 @@ static __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObj
             }
             /* the awaitable finished at once: step again with its outcome */
             res = NULL;
-            r = c->code->spec.step((PyObject *)c, c->state, sent, thrown, &res);
+            r = gc_call_step(c, sent, thrown, &res);
             Py_XDECREF(sent);
             Py_XDECREF(thrown);
             continue;
@@ -414,7 +502,7 @@ static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presul
         c->status = GC_RUNNING;
         PyObject *res = NULL;
         int r = c->code->spec.step((PyObject *)c, c->state, arg, NULL, &res);
-        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL)) {
+        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
             c->status = GC_SUSPENDED;
             *presult = res;
             return PYGEN_NEXT;
@@ -767,6 +855,32 @@ static PyObject *gc_close_method(PyObject *self, PyObject *unused)
 /* ------------------------------------------------------------------------------------------ */
 /* lifecycle                                                                                   */
 
+/* "coroutine ... was never awaited"; with a recorded cr_origin, through the warnings module's
+ * formatter as CPython does (it appends "Coroutine created at ..."). */
+static void gc_warn_never_awaited(GoCoroObject *c)
+{
+    PyObject *self = (PyObject *)c;
+    if (c->cr_origin != NULL) {
+        PyObject *warnings = PyImport_ImportModule("warnings");
+        PyObject *res = NULL;
+        if (warnings != NULL) {
+            res = PyObject_CallMethod(warnings, "_warn_unawaited_coroutine", "O", self);
+            Py_DECREF(warnings);
+        }
+        if (res != NULL) {
+            Py_DECREF(res);
+            return;
+        }
+        if (!PyErr_ExceptionMatches(PyExc_RuntimeWarning)) {
+            PyErr_WriteUnraisable(self);
+            return;
+        }
+        PyErr_Clear(); /* the warning was raised as an error: report it like the plain case */
+    }
+    if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited", gc_qualname(c)) < 0)
+        PyErr_WriteUnraisable(self);
+}
+
 static void gc_finalize(PyObject *self)
 {
     GoCoroObject *c = (GoCoroObject *)self;
@@ -782,11 +896,8 @@ static void gc_finalize(PyObject *self)
         else
             Py_DECREF(res);
     } else if (c->status == GC_CREATED) {
-        if (c->kind == GOCORO_KIND_COROUTINE) {
-            if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited",
-                                 gc_qualname(c)) < 0)
-                PyErr_WriteUnraisable(self);
-        }
+        if (c->kind == GOCORO_KIND_COROUTINE)
+            gc_warn_never_awaited(c);
     } else {
         PyObject *res = gc_close_method(self, NULL);
         if (res == NULL)
@@ -945,7 +1056,40 @@ static PyObject *gc_get_await(PyObject *self, void *closure)
     return Py_NewRef(yf ? yf : Py_None);
 }
 
-static PyObject *gc_get_none(PyObject *self, void *closure) { Py_RETURN_NONE; }
+/* cr_origin: recorded at creation while sys.set_coroutine_origin_tracking_depth() > 0. */
+static PyObject *gc_get_origin(PyObject *self, void *closure)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    return Py_NewRef(c->cr_origin != NULL ? c->cr_origin : Py_None);
+}
+
+/* ((filename, lineno, function), ...) of the `depth` innermost Python frames, innermost first,
+ * as CPython records them for coroutines it creates. */
+static PyObject *gc_compute_origin(int depth)
+{
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+    Py_XINCREF(f);
+    while (f != NULL && PyList_GET_SIZE(list) < depth) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *info = Py_BuildValue("(OiO)", code->co_filename, PyFrame_GetLineNumber(f), code->co_name);
+        Py_DECREF(code);
+        if (info == NULL || PyList_Append(list, info) < 0) {
+            Py_XDECREF(info);
+            Py_DECREF(f);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(info);
+        Py_SETREF(f, PyFrame_GetBack(f));
+    }
+    Py_XDECREF(f);
+    PyObject *t = PyList_AsTuple(list);
+    Py_DECREF(list);
+    return t;
+}
 
 static PyObject *gc_frame_globals = NULL;
 
@@ -1010,6 +1154,9 @@ static PyMethodDef gc_methods[] = {
      "iterated value or raise StopIteration."},
     {"close", gc_close_method, METH_NOARGS, "close() -> raise GeneratorExit inside coroutine."},
     {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+#if PY_VERSION_HEX >= 0x030D0000 /* as types.CoroutineType */
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
+#endif
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef gc_getset[] = {
@@ -1019,7 +1166,8 @@ static PyGetSetDef gc_getset[] = {
     {"cr_suspended", gc_get_suspended, NULL, NULL, NULL},
     {"cr_await", gc_get_await, NULL, "object being awaited on, or None", NULL},
     {"cr_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
-    {"cr_origin", gc_get_none, NULL, NULL, NULL},
+    {"cr_origin", gc_get_origin, NULL,
+     "where the coroutine was created (sys.set_coroutine_origin_tracking_depth), or None", NULL},
     {"cr_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1173,6 +1321,9 @@ static PyMethodDef gen_methods[] = {
      "value or raise StopIteration."},
     {"close", gc_close_method, METH_NOARGS, "close() -> raise GeneratorExit inside generator."},
     {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+#if PY_VERSION_HEX >= 0x030D0000 /* as types.GeneratorType */
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
+#endif
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef gen_getset[] = {
@@ -1215,11 +1366,18 @@ static PyObject *it_iternext(PyObject *self)
     c->status = GC_RUNNING;
     PyObject *res = NULL;
     int r = c->code->spec.step(self, c->state, Py_None, NULL, &res);
-    if (r == GOCORO_NEXT && res != NULL) {
+    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
         c->status = GC_SUSPENDED;
         return res;
     }
     c->status = GC_CLOSED;
+    if (r != GOCORO_ERROR && PyErr_Occurred()) {
+        Py_XDECREF(res);
+        gc_misuse_with_exception(c, r);
+        _PyTraceback_Add(c->code->spec.name, c->code->filename_c, (int)c->code->spec.firstlineno);
+        gc_release(c);
+        return NULL;
+    }
     if (r == GOCORO_RETURN) {
         if (res != NULL && res != Py_None)
             gc_set_stop_iteration(res); /* the return value becomes StopIteration.value */
@@ -1457,8 +1615,6 @@ static PyObject *asend_throw(PyObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited __anext__()/asend()");
         return NULL;
     }
-    if (gc_warn_throw_signature("throw", nargs) < 0)
-        return NULL;
 #if PY_VERSION_HEX >= 0x030D0000
     if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
         if (a->gen->ag_running_async) {
@@ -1470,6 +1626,14 @@ static PyObject *asend_throw(PyObject *self, PyObject *const *args, Py_ssize_t n
         a->gen->ag_running_async = 1;
     }
 #endif
+    /* 3.13 warns only once the awaitable started (and the generator was not running) */
+    if (gc_warn_throw_signature("throw", nargs) < 0) {
+#if PY_VERSION_HEX >= 0x030D0000
+        a->gen->ag_running_async = 0;
+        a->state = AW_CLOSED;
+#endif
+        return NULL;
+    }
     int sr;
     PyObject *res = NULL;
     ag_throw_into(a->gen, args, nargs, 1, &sr, &res);
@@ -1622,8 +1786,6 @@ static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited aclose()/athrow()");
         return NULL;
     }
-    if (gc_warn_throw_signature("throw", nargs) < 0)
-        return NULL;
 #if PY_VERSION_HEX >= 0x030D0000
     if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
         if (g->ag_running_async) {
@@ -1637,6 +1799,14 @@ static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t 
         g->ag_running_async = 1;
     }
 #endif
+    /* 3.13 warns only once the awaitable started (and the generator was not running) */
+    if (gc_warn_throw_signature("throw", nargs) < 0) {
+#if PY_VERSION_HEX >= 0x030D0000
+        g->ag_running_async = 0;
+        a->state = AW_CLOSED;
+#endif
+        return NULL;
+    }
     int sr;
     PyObject *res = NULL;
     ag_throw_into(g, args, nargs, 1, &sr, &res);
@@ -1708,6 +1878,17 @@ static PyMethodDef athrow_methods[] = {
 
 static PyObject *aw_await(PyObject *self) { return Py_NewRef(self); }
 
+/* CPython's reprs for these awaitables */
+static PyObject *asend_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<async_generator_asend object at %p>", self);
+}
+
+static PyObject *athrow_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<async_generator_athrow object at %p>", self);
+}
+
 static PyAsyncMethods aw_as_async = {.am_await = aw_await};
 
 PyTypeObject GoCoro_AGASendType_Impl = {
@@ -1720,6 +1901,7 @@ PyTypeObject GoCoro_AGASendType_Impl = {
     .tp_traverse = aw_traverse,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = asend_iternext,
+    .tp_repr = asend_repr,
 #if PY_VERSION_HEX >= 0x030D0000
     .tp_finalize = aw_finalize,
 #endif
@@ -1736,6 +1918,7 @@ PyTypeObject GoCoro_AGAThrowType_Impl = {
     .tp_traverse = aw_traverse,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = athrow_iternext,
+    .tp_repr = athrow_repr,
 #if PY_VERSION_HEX >= 0x030D0000
     .tp_finalize = aw_finalize,
 #endif
@@ -1754,6 +1937,7 @@ static PyMethodDef ag_methods[] = {
     {"athrow", ag_athrow, METH_VARARGS, "athrow(value)\nathrow(type[,value[,tb]])\n\nraise exception in generator."},
     {"aclose", ag_aclose, METH_NOARGS, "aclose() -> raise GeneratorExit inside generator."},
     {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"}, /* as types.AsyncGeneratorType */
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef ag_getset[] = {
@@ -1952,9 +2136,18 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
                      init_size, n, code->spec.name);
         return NULL;
     }
+    PyObject *origin = NULL;
+    if (GC_UNLIKELY(PyThreadState_Get()->coroutine_origin_tracking_depth > 0) &&
+        code->spec.kind == GOCORO_KIND_COROUTINE) {
+        origin = gc_compute_origin(PyThreadState_Get()->coroutine_origin_tracking_depth);
+        if (origin == NULL)
+            return NULL;
+    }
     GoCoroObject *c = gc_alloc(gc_types[code->spec.kind], n);
-    if (c == NULL)
+    if (c == NULL) {
+        Py_XDECREF(origin);
         return NULL;
+    }
     c->code = (GoCoroCode *)Py_NewRef((PyObject *)code);
     c->await_obj = NULL;
     c->weakreflist = NULL;
@@ -1964,7 +2157,6 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
     c->cleared = 0;
     c->kind = (uint8_t)code->spec.kind;
     c->ag_hooks_inited = c->ag_running_async = c->ag_closed = c->finalized = 0;
-    c->ag_finalizer = NULL;
     if (n != 0) {
         if (init != NULL)
             memcpy(c->state, init, n);
@@ -1973,6 +2165,7 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
     }
     if (state_out != NULL)
         *state_out = c->state;
+    c->cr_origin = origin;
     PyObject_GC_Track(c);
     return (PyObject *)c;
 }

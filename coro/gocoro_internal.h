@@ -47,7 +47,10 @@ typedef struct {
     uint8_t ag_closed;         /* async generators: aclose() started or exhausted */
     uint8_t finalized;         /* tp_finalize ran (CPython then flags the GC header: never recycle) */
     uint8_t pad[1];
-    PyObject *ag_finalizer;    /* async generators: sys.get_asyncgen_hooks().finalizer */
+    union {
+        PyObject *ag_finalizer; /* async generators: sys.get_asyncgen_hooks().finalizer */
+        PyObject *cr_origin;    /* coroutines: where it was created, or NULL */
+    };
     _Alignas(16) unsigned char state[];
 } GoCoroObject;
 
