@@ -8,7 +8,7 @@
  *   done_none() -> the same returning None.
  * Both specs are prepared once at import and kept in statics (GoCoroCode references).
  *
- * With the waker/executor API (issue 3; detected at compile time through GOCORO_API_HAS):
+ * With the waker/executor API (detected at compile time through GOCORO_API_HAS):
  *   wake_waiter() -> gocoro coroutine: step 1 creates a waker, queues a reference for the
  *                    waker thread and awaits GoCoro_WakerWait(w); step 2 returns None.
  *   wake_fire()   -> hands every queued waker to ONE pthread (no GIL, created once), which

@@ -1,4 +1,4 @@
-/* Declarations shared by the capi Go files (cgo preamble) and capi/module.c. */
+/* capi/capi.h: declarations shared by the capi Go files (cgo preamble) and capi/module.c. */
 #ifndef GOCORO_CAPI_H
 #define GOCORO_CAPI_H
 typedef struct {

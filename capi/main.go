@@ -13,10 +13,10 @@
 package main
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../include -I${SRCDIR}/../coro
+#cgo CFLAGS: -I${SRCDIR}/.. -I${SRCDIR}/../include -Wall -Wno-unused-function
 #include <stdlib.h>
 #include <string.h>
-#include "capi.h"
+#include "capi/capi.h"
 */
 import "C"
 
@@ -26,7 +26,9 @@ import (
 	"unsafe"
 
 	_ "github.com/gocoro/gocoro/coro"
+	_ "github.com/gocoro/gocoro/executor"
 	gopanic "github.com/gocoro/gocoro/panic"
+	_ "github.com/gocoro/gocoro/waker"
 )
 
 // registry counts module initialisations per interpreter ID.

@@ -1,6 +1,6 @@
 /*
- * GoCoro_RunBlocking: the job, its awaitable (a gocoro native coroutine) and the C callbacks of
- * the Go executor (executor.go).
+ * executor/executor.c: GoCoro_RunBlocking: the job, its awaitable (a gocoro native coroutine)
+ * and the C callbacks of the Go executor (executor.go).
  *
  * A job is shared by the awaitable (loop thread, GIL), the goroutine and the deadline timer
  * (Go threads, no GIL); it is refcounted and freed by whoever drops the last reference.  Who
@@ -14,8 +14,8 @@
  * and whichever side loses the race cleans up what the winner left (the awaiter calls cleanup
  * when it abandons a DONE job).  So exactly one of to_python / cleanup runs.
  */
-#include "waker.h"
-#include "executor.h"
+#include "waker/waker.h"
+#include "executor/executor.h"
 #include "_cgo_export.h"
 
 #include <math.h>
@@ -43,6 +43,9 @@ struct gocoro_job {
 };
 
 static atomic_int test_panic_flags;
+static atomic_long st_jobs; /* live jobs, for the leak tests */
+
+long gocoro_executor_jobs(void) { return atomic_load(&st_jobs); }
 
 void gocoro_executor_set_test_panic(int where)
 {
@@ -59,7 +62,7 @@ void gocoro_job_unref(gocoro_job *j)
     GoCoro_WakerRelease(j->waker); /* any thread */
     free(j->panic_msg);
     free(j);
-    gocoro_stats_jobs_add(-1);
+    atomic_fetch_add(&st_jobs, -1);
 }
 
 static inline void job_set_cancelled(gocoro_job *j)
@@ -238,7 +241,7 @@ GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPytho
     j->cleanup = cleanup;
     j->waker = w;
     j->timeout = timeout_seconds;
-    gocoro_stats_jobs_add(1);
+    atomic_fetch_add(&st_jobs, 1);
     aw_state init = {.job = j, .settled = 0};
     PyObject *aw = GoCoro_New(aw_code, &init, sizeof init, NULL);
     if (aw == NULL) {

@@ -7,11 +7,14 @@
 // without the GIL: gocoro_job_run calls fn and wakes the awaiting task through its waker, the
 // timer calls gocoro_job_timeout, and a recovered panic calls gocoro_job_panicked (the awaiter
 // raises PanicException).
+//
+// The package sits above waker/ (each job wakes its awaiter through a waker) and coro/ (the
+// job's awaitable is a native coroutine); nothing below calls into it.
 package executor
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../include -I${SRCDIR}/../coro
-#include "executor.h"
+#cgo CFLAGS: -I${SRCDIR}/.. -I${SRCDIR}/../include -Wall -Wno-unused-function
+#include "executor/executor.h"
 */
 import "C"
 
@@ -23,6 +26,7 @@ import (
 	"unsafe"
 
 	gopanic "github.com/gocoro/gocoro/panic"
+	_ "github.com/gocoro/gocoro/waker" // executor.c wakes the awaiting task through a waker
 )
 
 // sem bounds how many blocking functions run at once (each occupies an OS thread while it

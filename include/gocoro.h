@@ -128,7 +128,7 @@ typedef struct GoCoroSpec {
  * create objects from it, typically forever); every object made from it holds a reference. */
 typedef struct GoCoroCode GoCoroCode;
 
-/* ======================== Wakers and blocking work (issue 3) ========================
+/* ---------- Wakers and blocking work: types ----------
  *
  * A waker lets native code suspend an awaitable until *any* thread says "go on", without that
  * thread ever touching the GIL; GoCoro_RunBlocking runs a blocking C function on a Go
@@ -161,8 +161,6 @@ typedef GoCoroPyObject *(*GoCoroToPythonFn)(void *arg, void *ret);
  * NULL if fn never returned normally (a Go panic in the executor before fn ran). */
 typedef void (*GoCoroCleanupFn)(void *arg, void *ret);
 
-/* ====================== end of: Wakers and blocking work (typedefs) ====================== */
-
 /* The function table behind the capsule `gocoro._C_API` (same functions as the exports). */
 typedef struct GoCoroAPI {
     uint32_t abi_version;
@@ -175,7 +173,7 @@ typedef struct GoCoroAPI {
     int (*Check)(GoCoroPyObject *obj);
     GoCoroPyObject *coroutine_type;   /* borrowed */
     GoCoroPyObject *panic_exception;  /* borrowed */
-    /* ---- Wakers and blocking work (issue 3); same ABI version: check struct_size ---- */
+    /* Wakers and blocking work (same ABI version: check struct_size, see GOCORO_API_HAS) */
     GoCoroWaker *(*WakerNew)(void);
     GoCoroPyObject *(*WakerWait)(GoCoroWaker *w);
     void (*Wake)(GoCoroWaker *w);
@@ -212,7 +210,7 @@ static const GoCoroAPI *GoCoro_APIPtr GOCORO_UNUSED = 0;
 #define GoCoro_Check(obj)                  (GoCoro_APIPtr->Check(obj))
 #define GoCoro_CoroutineType()             (GoCoro_APIPtr->coroutine_type)
 #define GoCoro_PanicException()            (GoCoro_APIPtr->panic_exception)
-/* ---- Wakers and blocking work (issue 3); GIL/thread rules: see the declarations below ---- */
+/* Wakers and blocking work (GIL and thread rules: see the declarations below) */
 #define GoCoro_WakerNew()                  (GoCoro_APIPtr->WakerNew())
 #define GoCoro_WakerWait(w)                (GoCoro_APIPtr->WakerWait(w))
 #define GoCoro_Wake(w)                     (GoCoro_APIPtr->Wake(w))
@@ -268,7 +266,7 @@ int GoCoro_Check(GoCoroPyObject *obj);
 GoCoroPyObject *GoCoro_CoroutineType(void);
 GoCoroPyObject *GoCoro_PanicException(void);
 
-/* ======================== Wakers and blocking work (issue 3) ======================== */
+/* ---------- Wakers and blocking work: functions ---------- */
 
 /* GIL held, on an event loop thread (typically inside a step).  A new waker (one reference,
  * owned by the caller) bound to the running event loop: asyncio (including uvloop and anyio's
@@ -315,8 +313,6 @@ void GoCoro_WakerRelease(GoCoroWaker *w);
  * jobs queue (their deadline runs while queued).  fn runs even if cancelled while queued. */
 GoCoroPyObject *GoCoro_RunBlocking(GoCoroBlockingFn fn, void *arg, GoCoroToPythonFn to_python,
                                    GoCoroCleanupFn cleanup, double timeout_seconds);
-
-/* ==================== end of: Wakers and blocking work (declarations) ==================== */
 
 #endif
 

@@ -1,6 +1,6 @@
-/* gocoro.PanicException: the one canonical exception for panics in native code. */
-#include "../coro/gocoro_internal.h"
-#include "panic.h"
+/* panic/panic.c: gocoro.PanicException, the one canonical exception for panics in native code. */
+#include "internal/gocoro_internal.h"
+#include "panic/panic.h"
 
 PyObject *gocoro_panic_exc = NULL;
 
@@ -22,19 +22,4 @@ void gocoro_panic_set(const char *msg)
     if (gocoro_panic_create() == NULL)
         return;
     PyErr_SetString(gocoro_panic_exc, msg ? msg : "panic");
-}
-
-int GoCoro_RaisePanic(const char *msg)
-{
-    if (gocoro_ensure_ready() < 0)
-        return GOCORO_ERROR;
-    PyErr_SetString(gocoro_panic_exc, msg ? msg : "panic");
-    return GOCORO_ERROR;
-}
-
-GoCoroPyObject *GoCoro_PanicException(void)
-{
-    if (gocoro_ensure_ready() < 0)
-        return NULL;
-    return gocoro_panic_exc;
 }

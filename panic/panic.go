@@ -1,12 +1,13 @@
 // Package panic owns gocoro.PanicException and turns Go panics into it.
 //
 // Every //export in the library defers Recover: a Go panic is caught at the C boundary and
-// becomes a Python PanicException (the caller always holds the GIL), never a crash.
+// becomes a Python PanicException (the caller always holds the GIL), never a crash. This is
+// the lowest package: its C (panic.c) calls no other part of gocoro.
 package panic
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../include
-#include "panic.h"
+#cgo CFLAGS: -I${SRCDIR}/.. -I${SRCDIR}/../include
+#include "panic/panic.h"
 */
 import "C"
 

@@ -57,7 +57,9 @@ build_lib() {
   suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
   mkdir -p "$out"
   log "building libgocoro for Python $v"
-  (cd "$ROOT" && CGO_ENABLED=1 CGO_CFLAGS="-I$inc -I$ROOT/include -O2 -g -Wall -Wno-unused-function" \
+  # per-package include paths and warnings are in each package's #cgo CFLAGS; only the
+  # CPython include directory (one per version) and the optimisation level come from here
+  (cd "$ROOT" && CGO_ENABLED=1 CGO_CFLAGS="-I$inc -O2 -g" \
      CGO_LDFLAGS="-Wl,-soname,libgocoro.so" \
      go build -buildmode=c-shared -o "$out/gocoro$suffix" ./capi)
   rm -f "$out/gocoro.h"*  "$out"/gocoro*.h

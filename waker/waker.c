@@ -1,6 +1,7 @@
 /*
- * Wakers: refcounted handles that any thread can wake without the GIL (see the "Wakers and
- * blocking work" section of gocoro.h).
+ * waker/waker.c: wakers, refcounted handles that any thread can wake without the GIL, their
+ * per-loop hubs (asyncio, trio) and the wait awaitable (see the "Wakers and blocking work"
+ * section of gocoro.h).
  *
  * Layout
  * ------
@@ -31,7 +32,7 @@
  *   - Teardown swaps the stack for the HUB_CLOSED sentinel; pushes fail from then on.  The
  *     stack is only ever taken whole (exchange), so the Treiber push has no ABA problem.
  */
-#include "waker.h"
+#include "waker/waker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,10 +77,7 @@ struct gc_hub {
 
 #define HUB_CLOSED ((GoCoroWaker *)(uintptr_t)1)
 
-static atomic_long st_wakers, st_hubs, st_jobs;
-
-void gocoro_stats_jobs_add(long delta) { atomic_fetch_add(&st_jobs, delta); }
-long gocoro_stats_jobs(void) { return atomic_load(&st_jobs); }
+static atomic_long st_wakers, st_hubs; /* live objects, for the leak tests */
 
 /* ------------------------------------------------------------------------------------------ */
 /* hub: fds, references, the lock-free stack (any thread, no GIL)                             */
@@ -1052,49 +1050,21 @@ GoCoroPyObject *GoCoro_WakerWait(GoCoroWaker *w)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* API table, module functions                                                                 */
+/* readiness, diagnostics                                                                      */
 
-void gocoro_waker_fill_api(GoCoroAPI *t)
+int gocoro_waker_ready(void)
 {
-    t->WakerNew = GoCoro_WakerNew;
-    t->WakerWait = GoCoro_WakerWait;
-    t->Wake = GoCoro_Wake;
-    t->WakerRetain = GoCoro_WakerRetain;
-    t->WakerRelease = GoCoro_WakerRelease;
-    t->RunBlocking = GoCoro_RunBlocking;
+    if (PyType_Ready(&HubOwnerType) < 0 || PyType_Ready(&TrioAbortType) < 0)
+        return -1;
+    return 0;
 }
 
-static PyObject *mod_waker_stats(PyObject *self, PyObject *unused)
+void gocoro_waker_stats(long *wakers, long *hubs, long *asyncio_hubs_out)
 {
     long n_asyncio = 0;
     for (gc_hub *h = asyncio_hubs; h != NULL; h = h->next_live)
         n_asyncio++;
-    return Py_BuildValue("{s:l,s:l,s:l,s:l}", "wakers", (long)atomic_load(&st_wakers), "hubs",
-                         (long)atomic_load(&st_hubs), "asyncio_hubs", n_asyncio, "jobs",
-                         (long)atomic_load(&st_jobs));
-}
-
-static PyObject *mod_test_executor_panic(PyObject *self, PyObject *arg)
-{
-    long where = PyLong_AsLong(arg);
-    if (where == -1 && PyErr_Occurred())
-        return NULL;
-    gocoro_executor_set_test_panic((int)where);
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef waker_mod_methods[] = {
-    {"_waker_stats", mod_waker_stats, METH_NOARGS,
-     "_waker_stats() -> dict: live wakers, hubs and blocking jobs (leak tests)."},
-    {"_test_executor_panic", mod_test_executor_panic, METH_O,
-     "_test_executor_panic(where): make the next GoCoro_RunBlocking panic inside Go "
-     "(1: in the goroutine -> the awaiter raises PanicException; 2: in the launch; 0: off)."},
-    {NULL, NULL, 0, NULL}};
-
-int gocoro_waker_module_init(PyObject *m)
-{
-    gocoro_waker_fill_api(&gocoro_api_table);
-    if (PyType_Ready(&HubOwnerType) < 0 || PyType_Ready(&TrioAbortType) < 0)
-        return -1;
-    return PyModule_AddFunctions(m, waker_mod_methods);
+    *wakers = (long)atomic_load(&st_wakers);
+    *hubs = (long)atomic_load(&st_hubs);
+    *asyncio_hubs_out = n_asyncio;
 }

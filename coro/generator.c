@@ -1,0 +1,60 @@
+/*
+ * coro/generator.c: the generator type (GOCORO_KIND_GENERATOR), where GOCORO_AWAIT works like
+ * `yield from`.
+ */
+#include "coro/object.h"
+
+/* ---------- Generator ---------- */
+
+PyObject *gen_iternext(PyObject *self)
+{
+    PyObject *res = NULL;
+    int sr = gc_send_impl((GoCoroObject *)self, Py_None, &res);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        if (res != Py_None)
+            gc_set_stop_iteration(res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+static PyMethodDef gen_methods[] = {
+    {"send", (PyCFunction)gc_send_method, METH_O,
+     "send(arg) -> send 'arg' into generator,\nreturn next yielded value or raise StopIteration."},
+    {"throw", (PyCFunction)(void (*)(void))gc_throw_method, METH_FASTCALL,
+     "throw(value)\nthrow(type[,value[,tb]])\n\nRaise exception in generator, return next yielded "
+     "value or raise StopIteration."},
+    {"close", gc_close_method, METH_NOARGS, "close() -> raise GeneratorExit inside generator."},
+    {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+#if PY_VERSION_HEX >= 0x030D0000 /* as types.GeneratorType */
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
+#endif
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef gen_getset[] = {
+    {"__name__", gc_get_name, gc_set_name, "name of the generator", NULL},
+    {"__qualname__", gc_get_qualname, gc_set_qualname, "qualified name of the generator", NULL},
+    {"gi_running", gc_get_running, NULL, NULL, NULL},
+    {"gi_suspended", gc_get_suspended, NULL, NULL, NULL},
+    {"gi_yieldfrom", gc_get_await, NULL, "object being iterated by yield from, or None", NULL},
+    {"gi_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
+    {"gi_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyAsyncMethods gen_as_async = {.am_send = gc_am_send};
+
+PyTypeObject GoCoro_GeneratorType_Impl = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    GC_OBJECT_SLOTS,
+    .tp_name = "gocoro.Generator",
+    .tp_as_async = &gen_as_async,
+    .tp_repr = gc_repr,
+    .tp_doc = "A native generator implemented by a C step function (gocoro).",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = gen_iternext,
+    .tp_methods = gen_methods,
+    .tp_getset = gen_getset,
+    .tp_finalize = gc_finalize,
+};

@@ -1,0 +1,167 @@
+/* coro/object.h: the layout every gocoro object shares, its status enum, and the engine entry
+ * points the per-kind files (coroutine.c, generator.c, ...) build their types from.
+ *
+ * Private to coro/.  The send fast path (gc_send_impl) is static inline here so that every
+ * type slot that steps an object inlines it exactly as when all kinds lived in one file. */
+#ifndef GOCORO_CORO_OBJECT_H
+#define GOCORO_CORO_OBJECT_H
+
+#include "coro/coro.h"
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* Still exported by libpython 3.13, but its declaration moved to the internal headers. */
+PyAPI_FUNC(void) _PyTraceback_Add(const char *, const char *, int);
+#endif
+
+/* ---------- Layout ---------- */
+
+/* Object status (one byte in every gocoro object). */
+enum {
+    GC_CREATED = 0,   /* never stepped */
+    GC_SUSPENDED = 1, /* stepped at least once, waiting to be resumed */
+    GC_RUNNING = 2,   /* inside step or a delegated send/throw/close */
+    GC_CLOSED = 3     /* returned, raised or closed: never stepped again */
+};
+
+/* Internal send result beside PySendResult's RETURN(0)/ERROR(-1)/NEXT(1): an async
+ * generator produced an item (GOCORO_ITEM). */
+#define GC_ITEM 2
+
+struct GoCoroCode {
+    PyObject_HEAD
+    GoCoroSpec spec;    /* a copy, normalised to this library's struct size */
+    PyObject *name;     /* str */
+    PyObject *qualname; /* str */
+    PyObject *filename; /* str */
+    PyObject *code;     /* empty code object naming the native function (cr_code, tracebacks) */
+    const char *filename_c;
+};
+
+typedef struct {
+    PyObject_VAR_HEAD          /* ob_size == state size */
+    GoCoroCode *code;
+    PyObject *await_obj;       /* the awaitable being driven (cr_await), or NULL */
+    PyObject *weakreflist;
+    PyObject *name;            /* instance override of __name__, or NULL */
+    PyObject *qualname;        /* instance override of __qualname__, or NULL */
+    uint8_t status;
+    uint8_t cleared;           /* spec->clear already ran for the finished object */
+    uint8_t kind;
+    uint8_t ag_hooks_inited;   /* async generators: firstiter/finalizer looked up */
+    uint8_t ag_running_async;  /* async generators: an asend/athrow awaitable is running */
+    uint8_t ag_closed;         /* async generators: aclose() started or exhausted */
+    uint8_t finalized;         /* tp_finalize ran (CPython then flags the GC header: never recycle) */
+    uint8_t pad[1];
+    union {
+        PyObject *ag_finalizer; /* async generators: sys.get_asyncgen_hooks().finalizer */
+        PyObject *cr_origin;    /* coroutines: where it was created, or NULL */
+    };
+    _Alignas(16) unsigned char state[];
+} GoCoroObject;
+
+/* ---------- Names ---------- */
+
+static inline const char *gc_kind_word(GoCoroObject *c)
+{
+    switch (c->kind) {
+    case GOCORO_KIND_GENERATOR:
+    case GOCORO_KIND_ITERATOR:
+        return "generator";
+    case GOCORO_KIND_ASYNC_GENERATOR:
+    case GOCORO_KIND_ASYNC_ITERATOR:
+        return "async generator";
+    default:
+        return "coroutine";
+    }
+}
+
+static inline PyObject *gc_qualname(GoCoroObject *c)
+{
+    return c->qualname ? c->qualname : c->code->qualname;
+}
+
+static inline PyObject *gc_name(GoCoroObject *c)
+{
+    return c->name ? c->name : c->code->name;
+}
+
+/* ---------- Step engine (step.c) ---------- */
+
+/* Raise StopIteration carrying `value` as its value (CPython's return-value protocol). */
+GOCORO_HIDDEN void gc_set_stop_iteration(PyObject *value);
+/* Drop everything the finished object owns (idempotent). */
+GOCORO_HIDDEN void gc_release(GoCoroObject *c);
+/* Handle a step result `r` (with its `res`), stepping again while awaitables finish at once. */
+GOCORO_HIDDEN __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObject *res,
+                                                          PyObject **presult);
+/* A step returned `r` (anything but GOCORO_ERROR) with an exception set: replace it with a
+ * SystemError naming the misuse, the stray exception as its cause. */
+GOCORO_HIDDEN void gc_misuse_with_exception(GoCoroObject *c, int r);
+/* Resume with `arg` (send) when the fast path does not apply.  PYGEN_* or GC_ITEM. */
+GOCORO_HIDDEN __attribute__((noinline)) int gc_send_slow(GoCoroObject *c, PyObject *arg,
+                                                         PyObject **presult);
+/* throw(*args) into the object; close_on_genexit: a GeneratorExit closes the delegate. */
+GOCORO_HIDDEN int gc_throw(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs,
+                           int close_on_genexit, PyObject **presult);
+/* 3.12+ deprecates the (type, exc, tb) form of throw()/athrow(): warn like CPython. */
+GOCORO_HIDDEN int gc_warn_throw_signature(const char *meth, Py_ssize_t nargs);
+/* The am_send slot and the send()/throw()/close() methods every steppable kind shares. */
+GOCORO_HIDDEN PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult);
+GOCORO_HIDDEN PyObject *gc_send_method(PyObject *self, PyObject *arg);
+GOCORO_HIDDEN PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+GOCORO_HIDDEN PyObject *gc_close_method(PyObject *self, PyObject *unused);
+
+/* The per-step hot path: a suspended object with no delegate whose step yields a value.  Kept
+ * tiny and inlined into every slot; everything else lives out of line (no register spills). */
+static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult)
+{
+    if (GC_LIKELY(c->status == GC_SUSPENDED && c->await_obj == NULL)) {
+        c->status = GC_RUNNING;
+        PyObject *res = NULL;
+        int r = c->code->spec.step((PyObject *)c, c->state, arg, NULL, &res);
+        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
+            c->status = GC_SUSPENDED;
+            *presult = res;
+            return PYGEN_NEXT;
+        }
+        return gc_after_step(c, r, res, presult);
+    }
+    return gc_send_slow(c, arg, presult);
+}
+
+/* ---------- Shared object protocol (object.c) ---------- */
+
+GOCORO_HIDDEN void gc_finalize(PyObject *self);
+GOCORO_HIDDEN int gc_traverse(PyObject *self, visitproc visit, void *arg);
+GOCORO_HIDDEN int gc_clear(PyObject *self);
+GOCORO_HIDDEN void gc_dealloc(PyObject *self);
+GOCORO_HIDDEN PyObject *gc_repr(PyObject *self);
+GOCORO_HIDDEN PyObject *gc_get_name(PyObject *self, void *closure);
+GOCORO_HIDDEN int gc_set_name(PyObject *self, PyObject *value, void *closure);
+GOCORO_HIDDEN PyObject *gc_get_qualname(PyObject *self, void *closure);
+GOCORO_HIDDEN int gc_set_qualname(PyObject *self, PyObject *value, void *closure);
+GOCORO_HIDDEN PyObject *gc_get_running(PyObject *self, void *closure);
+GOCORO_HIDDEN PyObject *gc_get_suspended(PyObject *self, void *closure);
+GOCORO_HIDDEN PyObject *gc_get_await(PyObject *self, void *closure);
+GOCORO_HIDDEN PyObject *gc_get_origin(PyObject *self, void *closure);
+/* cr_origin for a coroutine created now: the `depth` innermost Python frames.  New ref / NULL. */
+GOCORO_HIDDEN PyObject *gc_compute_origin(int depth);
+GOCORO_HIDDEN PyObject *gc_get_frame(PyObject *self, void *closure);
+GOCORO_HIDDEN PyObject *gc_get_code(PyObject *self, void *closure);
+GOCORO_HIDDEN PyObject *gc_sizeof(PyObject *self, PyObject *unused);
+
+/* The slots every gocoro object type shares: the layout (GoCoroObject + inline state), GC,
+ * weak references and the common deallocator (which GoCoro_Check relies on). */
+#define GC_OBJECT_SLOTS                                                                        \
+    .tp_basicsize = offsetof(GoCoroObject, state), .tp_itemsize = 1, .tp_dealloc = gc_dealloc, \
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, .tp_traverse = gc_traverse,             \
+    .tp_clear = gc_clear, .tp_weaklistoffset = offsetof(GoCoroObject, weakreflist)
+
+/* ---------- Per-kind entry points ---------- */
+
+/* generator.c: tp_iternext of generators, also the coroutine's (for the interpreter's await loop). */
+GOCORO_HIDDEN PyObject *gen_iternext(PyObject *self);
+/* asyncgen.c: look up sys.get_asyncgen_hooks once (called by gocoro_ensure_ready).  0 / -1. */
+GOCORO_HIDDEN int ag_ready(void);
+
+#endif
