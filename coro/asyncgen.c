@@ -14,8 +14,14 @@ typedef struct {
     PyObject *sendval; /* asend: value for the first send; NULL for __anext__ */
     PyObject *args;    /* athrow: the throw() arguments tuple; NULL for aclose() */
     int state;
-    int is_athrow;
+    uint8_t is_athrow;
+    uint8_t finalized; /* tp_finalize ran (CPython then flags the GC header: never recycle) */
 } AGAwaitable;
+
+/* Free list of awaitables: `async for` makes one per item.  Protected by the GIL. */
+#define AW_FL_DEPTH 16
+static AGAwaitable *aw_fl[AW_FL_DEPTH];
+static int aw_fl_len;
 
 static PyObject *get_asyncgen_hooks_fn = NULL;
 
@@ -80,10 +86,17 @@ static PyObject *ag_new_awaitable(GoCoroObject *g, PyObject *sendval, PyObject *
 {
     if (g->kind == GOCORO_KIND_ASYNC_GENERATOR && ag_init_hooks(g) < 0)
         return NULL;
-    AGAwaitable *a = PyObject_GC_New(AGAwaitable, is_athrow ? &GoCoro_AGAThrowType_Impl
-                                                            : &GoCoro_AGASendType_Impl);
-    if (a == NULL)
-        return NULL;
+    PyTypeObject *type = is_athrow ? &GoCoro_AGAThrowType_Impl : &GoCoro_AGASendType_Impl;
+    AGAwaitable *a;
+    if (aw_fl_len > 0) {
+        a = aw_fl[--aw_fl_len];
+        (void)PyObject_Init((PyObject *)a, type);
+    } else {
+        a = PyObject_GC_New(AGAwaitable, type);
+        if (a == NULL)
+            return NULL;
+    }
+    a->finalized = 0;
     a->gen = (GoCoroObject *)Py_NewRef((PyObject *)g);
     a->sendval = sendval ? Py_NewRef(sendval) : NULL;
     a->args = args ? Py_NewRef(args) : NULL;
@@ -128,7 +141,10 @@ static void aw_dealloc(PyObject *self)
     Py_CLEAR(a->gen);
     Py_CLEAR(a->sendval);
     Py_CLEAR(a->args);
-    PyObject_GC_Del(self);
+    if (!a->finalized && aw_fl_len < AW_FL_DEPTH)
+        aw_fl[aw_fl_len++] = a;
+    else
+        PyObject_GC_Del(self);
 }
 
 static int aw_traverse(PyObject *self, visitproc visit, void *arg)
@@ -140,13 +156,16 @@ static int aw_traverse(PyObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-static PyObject *asend_send(PyObject *self, PyObject *arg)
+/* asend()/__anext__() awaitable: one resumption, as PyIter_Send reports it: PYGEN_NEXT (a value
+ * for the event loop), PYGEN_RETURN (*presult is the generator's next item: the awaitable's
+ * result, no StopIteration needed) or PYGEN_ERROR. */
+static PySendResult asend_step(AGAwaitable *a, PyObject *arg, PyObject **presult)
 {
-    AGAwaitable *a = (AGAwaitable *)self;
     GoCoroObject *g = a->gen;
+    *presult = NULL;
     if (a->state == AW_CLOSED) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited __anext__()/asend()");
-        return NULL;
+        return PYGEN_ERROR;
     }
     if (a->state == AW_INIT) {
         if (g->ag_running_async) {
@@ -154,7 +173,7 @@ static PyObject *asend_send(PyObject *self, PyObject *arg)
             a->state = AW_CLOSED;
 #endif
             PyErr_SetString(PyExc_RuntimeError, "anext(): asynchronous generator is already running");
-            return NULL;
+            return PYGEN_ERROR;
         }
         if (arg == NULL || arg == Py_None)
             arg = a->sendval ? a->sendval : Py_None;
@@ -165,12 +184,39 @@ static PyObject *asend_send(PyObject *self, PyObject *arg)
     g->ag_running_async = 1;
     PyObject *res = NULL;
     int sr = gc_send_impl(g, arg, &res);
-    res = ag_unwrap(g, sr, res);
-    if (res == NULL) {
+    if (GC_LIKELY(sr == GC_ITEM)) {
         g->ag_running_async = 0;
         a->state = AW_CLOSED;
+        *presult = res;
+        return PYGEN_RETURN;
     }
-    return res;
+    if (sr == PYGEN_NEXT) {
+        *presult = res;
+        return PYGEN_NEXT;
+    }
+    (void)ag_unwrap(g, sr, res); /* sets StopAsyncIteration or keeps the error */
+    g->ag_running_async = 0;
+    a->state = AW_CLOSED;
+    return PYGEN_ERROR;
+}
+
+/* am_send: how `await` drives the awaitable on 3.10/3.11 (an item costs no StopIteration). */
+static PySendResult asend_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+{
+    return asend_step((AGAwaitable *)self, arg, presult);
+}
+
+static PyObject *asend_send(PyObject *self, PyObject *arg)
+{
+    PyObject *res;
+    PySendResult sr = asend_step((AGAwaitable *)self, arg, &res);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        gc_set_stop_iteration(res);
+        Py_DECREF(res);
+    }
+    return NULL;
 }
 
 static PyObject *asend_iternext(PyObject *self) { return asend_send(self, NULL); }
@@ -258,6 +304,7 @@ static PyObject *aw_close(PyObject *self, PyObject *unused)
 static void aw_finalize(PyObject *self)
 {
     AGAwaitable *a = (AGAwaitable *)self;
+    a->finalized = 1;
     if (a->state != AW_INIT)
         return;
     PyObject *saved = gocoro_fetch_exc();
@@ -467,6 +514,7 @@ static PyObject *athrow_repr(PyObject *self)
     return PyUnicode_FromFormat("<async_generator_athrow object at %p>", self);
 }
 
+static PyAsyncMethods asend_as_async = {.am_await = aw_await, .am_send = asend_am_send};
 static PyAsyncMethods aw_as_async = {.am_await = aw_await};
 
 PyTypeObject GoCoro_AGASendType_Impl = {
@@ -474,7 +522,7 @@ PyTypeObject GoCoro_AGASendType_Impl = {
     .tp_name = "gocoro.AsyncGeneratorASend",
     .tp_basicsize = sizeof(AGAwaitable),
     .tp_dealloc = aw_dealloc,
-    .tp_as_async = &aw_as_async,
+    .tp_as_async = &asend_as_async,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_traverse = aw_traverse,
     .tp_iter = PyObject_SelfIter,

@@ -260,3 +260,62 @@ def test_await_checks_match_async_def(which):
         nat = first_step(_gocoro_test.await_each)
         ora = first_step(each)
     assert nat == ora
+
+
+# ---- `async for` fast paths: same observable results as CPython ---------------------------------
+
+async def _cp_count(n):
+    for i in range(n):
+        yield i
+
+
+def test_async_for_items_like_cpython():
+    async def collect(ag):
+        return [x async for x in ag]
+    assert asyncio.run(collect(_gocoro_test.count_agen(50))) == asyncio.run(collect(_cp_count(50)))
+
+
+@pytest.mark.parametrize("item", [7, None, (1, 2), ValueError("v")])
+def test_item_stopiteration_like_cpython(item):
+    """Driving an asend awaitable by hand: the StopIteration carrying the item has the same
+    value/args/context as CPython's, inside and outside an except block."""
+    def shape(make):
+        out = []
+        for handling in (False, True):
+            ag = make()
+            aw = ag.__anext__()
+            try:
+                if handling:
+                    try:
+                        raise KeyError("handled")
+                    except KeyError:
+                        aw.send(None)
+                else:
+                    aw.send(None)
+            except StopIteration as e:
+                ctx = type(e.__context__).__name__ if e.__context__ is not None else None
+                out.append((type(e.value).__name__, repr(e.value) if not isinstance(e.value, BaseException)
+                            else str(e.value), len(e.args), ctx))
+        return out
+
+    async def cp():
+        yield item
+
+    nat = shape(lambda: _gocoro_test.program([("item", item)], kind=KIND_ASYNC_GENERATOR))
+    assert nat == shape(cp)
+
+
+def test_unawaited_anext_awaitables_each_warn_after_recycling():
+    """The awaitables are recycled: every one dropped unawaited still gets its 3.13 'never
+    awaited' warning, and awaited ones never do."""
+    ag = _gocoro_test.count_agen(1000)
+    for _ in range(3):
+        with warnings.catch_warnings(record=True) as ws:
+            warnings.simplefilter("always")
+            for _ in range(40):
+                ag.__anext__()          # dropped at once
+            for _ in range(5):
+                with pytest.raises(StopIteration):
+                    ag.__anext__().send(None)
+        never = [w for w in ws if "was never awaited" in str(w.message)]
+        assert len(never) == (40 if PY >= (3, 13) else 0), [str(w.message) for w in ws]
