@@ -319,3 +319,54 @@ def test_unawaited_anext_awaitables_each_warn_after_recycling():
                     ag.__anext__().send(None)
         never = [w for w in ws if "was never awaited" in str(w.message)]
         assert len(never) == (40 if PY >= (3, 13) else 0), [str(w.message) for w in ws]
+
+
+def _delegated_three_arg_throw(inner, how):
+    """Python code awaits / yield-froms `inner` (suspended in its first yield); the outer object
+    gets throw(ValueError, ValueError('x'), None).  Returns (outcome, DeprecationWarning count)."""
+    if how == "await":
+        async def outer_fn():
+            return await inner
+    elif how == "yield from":
+        def outer_fn():
+            return (yield from inner)
+    else:  # async generator awaiting inner
+        async def outer_fn():
+            yield await inner
+    outer = outer_fn()
+    first = outer.asend(None) if how == "async generator" else outer
+    assert first.send(None) == 1
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        try:
+            first.throw(ValueError, ValueError("x"), None)
+            out = "no error"
+        except BaseException as e:  # noqa: BLE001
+            out = (type(e).__name__, str(e))
+    return out, sum(issubclass(w.category, DeprecationWarning) for w in ws)
+
+
+@pytest.mark.parametrize("how", ["await", "yield from", "async generator"])
+def test_delegated_three_arg_throw_warns_once(how):
+    from oracle import make_program
+    kind = KIND_GENERATOR if how == "yield from" else 0
+
+    def native():
+        return _gocoro_test.program([("yield", 1)], kind=kind)
+
+    def ora():
+        if how == "yield from":
+            return _oracle_make((("yield", 1),), None, KIND_GENERATOR)
+        return make_program([("yield", 1)])
+
+    nat_out = _delegated_three_arg_throw(native(), how)
+    ora_out = _delegated_three_arg_throw(ora(), how)
+    assert nat_out[0] == ora_out[0]
+    if PY >= (3, 12):
+        assert ora_out[1] == 1
+    if PY >= (3, 12) and nat_out[1] != ora_out[1]:
+        # CPython warns in the outer throw() and then calls the awaited object's throw() with the
+        # same three arguments, giving it no sign that the call is forwarded (3.12/3.13 do not
+        # link the outer frame); a gocoro object therefore warns a second time
+        pytest.xfail("a forwarded throw(type, value, tb) warns again in the gocoro object")
+    assert nat_out == ora_out
