@@ -4,6 +4,8 @@
 #   ./build.sh test       build, then run every test (C tests, pytest on each CPython)
 #   ./build.sh bench [--quick]   build, then run the benchmarks (bench/run.sh)
 #   ./build.sh lib        only build libgocoro (+ test extensions)
+#   ./build.sh sdist      dist/gocoro-VERSION.tar.gz (PEP 517, setuptools + a go build step)
+#   ./build.sh wheel      the sdist, then one wheel per CPython found, manylinux-tagged by auditwheel
 # Environment: GOCORO_PYTHONS="3.11 3.13" restricts the CPython versions (default: every
 # 3.10+ under ~/.pyenv/versions, else python3 on PATH).
 set -euo pipefail
@@ -17,5 +19,7 @@ case "$cmd" in
   lib)   ensure_tools; build_all ;;
   test)  ensure_tools; build_all; run_tests "$@" ;;
   bench) ensure_tools; build_all; bash "$ROOT/bench/run.sh" "$@" ;;
-  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]]" >&2; exit 2 ;;
+  sdist) ensure_tools; build_sdist ;;
+  wheel) ensure_tools; build_wheels ;;
+  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]|sdist|wheel]" >&2; exit 2 ;;
 esac

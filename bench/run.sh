@@ -63,9 +63,9 @@ build_version() {
     else rm -f "$out/climit$suffix"; record climit missing "build failed: $(reason "$logs/climit.log")"; fi
   else record climit ok ""; fi
 
-  # gocoro (capsule-mode extension; needs the library at build/pyX.Y to import)
-  if [ ! -e "$ROOT/build/py$v/gocoro$suffix" ]; then
-    record gocoro missing "libgocoro not built for Python $v (build/py$v/gocoro$suffix missing; run ./build.sh lib)"
+  # gocoro (capsule-mode extension; needs the package at build/pyX.Y/gocoro to import)
+  if [ ! -e "$ROOT/build/py$v/gocoro/_gocoro$suffix" ]; then
+    record gocoro missing "libgocoro not built for Python $v (build/py$v/gocoro/_gocoro$suffix missing; run ./build.sh lib)"
   elif newer "$out/gocoro_bench$suffix" "$BENCH/gocoro_bench.c" "$ROOT/include/gocoro.h"; then
     log "bench $v: building gocoro_bench"
     if cc "${CFLAGS_COMMON[@]}" -pthread -I"$inc" -I"$ROOT/include" "$BENCH/gocoro_bench.c" \

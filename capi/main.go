@@ -1,6 +1,6 @@
 // Command capi is libgocoro: built with -buildmode=c-shared it is both the shared library C
-// extensions link against (-lgocoro) and the CPython extension module `gocoro` (PyInit_gocoro
-// lives in module.c).
+// extensions link against (-lgocoro) and the CPython extension module `gocoro._gocoro`, which
+// the Python package `gocoro` re-exports (PyInit__gocoro lives in module.c).
 //
 // Go runs only off the per-step paths: module init (the per-interpreter registry), the
 // runtime_info diagnostics and panic recovery. Every //export defers panic.Recover so a Go

@@ -1,4 +1,5 @@
-/* capi/module.c: the CPython extension module `gocoro` and its capsule API table
+/* capi/module.c: the CPython extension module `gocoro._gocoro` (re-exported by the
+ * package `gocoro`) and its capsule API table
  * (single-phase init; C only, Go only off the hot path). */
 #include "coro/coro.h"
 #include "panic/panic.h"
@@ -90,13 +91,13 @@ static PyMethodDef mod_methods[] = {
 
 static struct PyModuleDef gocoro_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "gocoro",
+    .m_name = "gocoro._gocoro",
     .m_doc = "gocoro: one canonical native coroutine type for every extension (see gocoro.h).",
     .m_size = -1,
     .m_methods = mod_methods,
 };
 
-PyMODINIT_FUNC PyInit_gocoro(void)
+PyMODINIT_FUNC PyInit__gocoro(void)
 {
     if (gocoro_ensure_ready() < 0 || gocoro_waker_ready() < 0)
         return NULL;

@@ -22,12 +22,14 @@ if ! "$py" -c 'import Cython' 2>/dev/null; then
   log "Cython is not installed for Python $v: skipping cy_native"
 elif [ -f "$out/cy_native$suffix" ] && [ "$out/cy_native$suffix" -nt "$pyx" ] &&
      [ "$out/cy_native$suffix" -nt "$ROOT/include/gocoro.h" ] &&
+     [ "$out/cy_native$suffix" -nt "$ROOT/python/gocoro/__init__.pxd" ] &&
      [ "$out/cy_native$suffix" -nt "${BASH_SOURCE[0]}" ]; then
   : # up to date
 else
   log "building cy_native (Cython) for Python $v"
   mkdir -p "$(dirname "$gen")"
-  "$py" -m cython -3 "$pyx" -o "$gen"
+  # `from gocoro cimport ...` finds gocoro/__init__.pxd in the staged package under build/pyX.Y
+  "$py" -m cython -3 -I "$ROOT/build/py$v" "$pyx" -o "$gen"
   build_ext "$v" "$py" cy_native "$gen"
 fi
 

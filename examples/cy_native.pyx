@@ -7,59 +7,23 @@
       like demo_native.countdown; an exception thrown in (task cancellation, throw(), close()) is
       passed to on_throw(exc) first, if given, then re-raised.
 
-gocoro.h is declared below with `cdef extern from`; it is used in capsule mode (no link step:
-GOCORO_USE_CAPSULE, then GoCoro_ImportAPI() at import fetches the table `gocoro._C_API`).
+gocoro.h comes from the gocoro package's Cython declarations (`from gocoro cimport ...`,
+gocoro/__init__.pxd, found through sys.path or cython -I), in capsule mode: no link step,
+import_gocoro() at import fetches the function table `gocoro._C_API`.  Build with
+include_dirs=[gocoro.get_include()].
 The steps are `cdef` functions with `except -1`: GOCORO_ERROR is -1 with an exception set,
 which is exactly what Cython returns when a Python exception escapes such a function.
 """
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF, Py_CLEAR
-from libc.stdint cimport uint32_t, int32_t
 
-# Must come before gocoro.h is included: select the capsule flavour of the header.
-cdef extern from *:
-    """
-    #define GOCORO_USE_CAPSULE
-    """
-
-cdef extern from "gocoro.h":
-    # Python objects are `struct _object`, i.e. PyObject, in the header.
-    unsigned int GOCORO_ABI_VERSION
-    int GOCORO_ERROR, GOCORO_RETURN, GOCORO_NEXT, GOCORO_AWAIT, GOCORO_ITEM
-    unsigned int GOCORO_KIND_COROUTINE
-
-    ctypedef int (*GoCoroVisitFn)(PyObject *obj, void *arg) noexcept
-    ctypedef int (*GoCoroStepFn)(PyObject *self, void *state, PyObject *sent, PyObject *thrown,
-                                 PyObject **result) except -1
-    ctypedef int (*GoCoroTraverseFn)(void *state, GoCoroVisitFn visit, void *arg) noexcept
-    ctypedef void (*GoCoroClearFn)(void *state) noexcept
-    ctypedef void (*GoCoroFinalizeFn)(void *state) noexcept
-
-    ctypedef struct GoCoroSpec:
-        uint32_t abi_version
-        uint32_t struct_size
-        uint32_t kind
-        uint32_t flags
-        const char *name
-        const char *qualname
-        const char *filename
-        int32_t firstlineno
-        size_t state_size
-        GoCoroStepFn step
-        GoCoroTraverseFn traverse
-        GoCoroClearFn clear
-        GoCoroFinalizeFn finalize
-
-    ctypedef struct GoCoroCode:
-        pass
-
-    # Macros over the function table in capsule mode; declared like functions.
-    int GoCoro_ImportAPI() except -1
-    GoCoroCode *GoCoro_Prepare(const GoCoroSpec *spec) except NULL
-    object GoCoro_New(GoCoroCode *code, const void *init, size_t init_size, void **state_out)
-    int GoCoro_Rethrow(PyObject *exc)  # always GOCORO_ERROR, with the exception set
+from gocoro cimport (
+    GOCORO_ABI_VERSION, GOCORO_KIND_COROUTINE, GOCORO_NEXT, GOCORO_AWAIT, GOCORO_RETURN,
+    GoCoroSpec, GoCoroCode, GoCoroStepFn, GoCoroTraverseFn, GoCoroClearFn, GoCoroVisitFn,
+    GoCoro_Prepare, GoCoro_New, GoCoro_Rethrow, import_gocoro,
+)
 
 
-GoCoro_ImportAPI()  # import gocoro, fetch the capsule, check abi_version and struct_size
+import_gocoro()  # import gocoro, fetch the capsule, check abi_version and struct_size
 
 
 cdef GoCoroCode *prepare(GoCoroSpec *spec, const char *name, const char *qualname, int line,
@@ -103,7 +67,7 @@ cdef int ticker_step(PyObject *self, void *st, PyObject *sent, PyObject *thrown,
     return GOCORO_NEXT  # yield None to the driver
 
 cdef GoCoroSpec ticker_spec
-cdef GoCoroCode *ticker_code = prepare(&ticker_spec, "ticker", "cy_native.ticker", 89,
+cdef GoCoroCode *ticker_code = prepare(&ticker_spec, "ticker", "cy_native.ticker", 53,
                                        sizeof(ticker_state), ticker_step, NULL, NULL)
 
 def ticker(long n):
@@ -160,7 +124,7 @@ cdef void countdown_clear(void *st) noexcept:
     Py_CLEAR(s.on_throw)
 
 cdef GoCoroSpec countdown_spec
-cdef GoCoroCode *countdown_code = prepare(&countdown_spec, "countdown", "cy_native.countdown", 127,
+cdef GoCoroCode *countdown_code = prepare(&countdown_spec, "countdown", "cy_native.countdown", 91,
                                           sizeof(countdown_state), countdown_step,
                                           countdown_traverse, countdown_clear)
 

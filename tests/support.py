@@ -13,8 +13,9 @@ PY = sys.version_info[:2]
 def child_env(extra=None):
     """Environment for a child interpreter that can import gocoro and the test extensions."""
     paths = []
-    for mod in (gocoro, _gocoro_test):
-        d = os.path.dirname(os.path.abspath(mod.__file__))
+    # gocoro is a package: its parent directory goes on the path
+    for d in (os.path.dirname(os.path.dirname(os.path.abspath(gocoro.__file__))),
+              os.path.dirname(os.path.abspath(_gocoro_test.__file__))):
         if d not in paths:
             paths.append(d)
     try:

@@ -1,5 +1,6 @@
 """Two independently compiled extensions -- _gocoro_test (capsule) and _gocoro_linked (direct
--lgocoro) -- must share one library instance: the same types and PanicException."""
+-lgocoro, which records the soname of the module gocoro._gocoro and an rpath to it) -- must
+share one library instance: the same types and PanicException, one mapped copy."""
 import asyncio
 
 import pytest
@@ -63,6 +64,9 @@ def test_import_linked_first_in_fresh_process():
             _gocoro_linked.panic_step("p").send(None)
         except gocoro.PanicException as e:
             assert str(e) == "p"
+        # the rpath-loaded library and the imported module are one object: one mapped file
+        maps = [l.split() for l in open("/proc/self/maps") if "/_gocoro." in l]
+        assert maps and len({(l[3], l[4]) for l in maps}) == 1, maps
         print("OK")
     """, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), describe(proc)

@@ -606,7 +606,7 @@ def test_run_blocking_go_panic(run):
 def _run_child(code, timeout=60):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(gocoro.__file__), os.path.dirname(wt.__file__)] + sys.path)
+        [os.path.dirname(os.path.dirname(gocoro.__file__)), os.path.dirname(wt.__file__)] + sys.path)
     env["PYTHONFAULTHANDLER"] = "1"
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, timeout=timeout,
                           capture_output=True, text=True)

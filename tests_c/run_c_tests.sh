@@ -199,27 +199,43 @@ EOF
 PyObject *t(void) { return (PyObject *)GoCoro_CoroutineType(); }
 EOF
 
-  lib="$ROOT/build/py$v/libgocoro.so"
+  golib=$(gocoro_libdir "$v")
+  suffix=$("$p" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  lib="$golib/_gocoro$suffix"
   if [ ! -e "$lib" ]; then
-    skip "py$v: build/py$v/libgocoro.so not built"
+    skip "py$v: ${lib#$ROOT/} not built"
     continue
   fi
-  # the shared library: soname and exported symbols
-  if readelf -d "$lib" 2>/dev/null | grep -q 'Library soname: \[libgocoro.so\]'; then
-    ok "py$v: soname is libgocoro.so"
+  # the shared library: soname (= its file name, what -lgocoro records as DT_NEEDED) and exports
+  if readelf -d "$lib" 2>/dev/null | grep -qF "Library soname: [_gocoro$suffix]"; then
+    ok "py$v: soname is _gocoro$suffix"
   else
-    readelf -d "$lib" >"$TMP/out" 2>&1; bad "py$v: soname is libgocoro.so" "$TMP/out"
+    readelf -d "$lib" >"$TMP/out" 2>&1; bad "py$v: soname is _gocoro$suffix" "$TMP/out"
   fi
+  # -lgocoro reads the ld script libgocoro.so and records the module's soname as DT_NEEDED
+  printf 'int GoCoro_Check(void *);\nint use(void *o) { return GoCoro_Check(o); }\n' >"$TMP/lk.c"
+  for ldname in bfd gold; do
+    if [ "$ldname" = gold ] && ! command -v ld.gold >/dev/null; then
+      skip "py$v: -lgocoro with ld.gold (not installed)"; continue
+    fi
+    if gcc -shared -fPIC -fuse-ld=$ldname "$TMP/lk.c" -o "$TMP/lk.so" -L"$golib" -lgocoro \
+         >"$TMP/out" 2>&1 && readelf -d "$TMP/lk.so" >>"$TMP/out" 2>&1 &&
+       grep -qF "Shared library: [_gocoro$suffix]" "$TMP/out"; then
+      ok "py$v: -lgocoro (ld.$ldname) links the module: DT_NEEDED _gocoro$suffix"
+    else
+      bad "py$v: -lgocoro (ld.$ldname) links the module: DT_NEEDED _gocoro$suffix" "$TMP/out"
+    fi
+  done
   nm -D --defined-only "$lib" | awk '{print $NF}' | sort >"$TMP/syms"
   missing=""
-  for s in PyInit_gocoro GoCoro_Prepare GoCoro_New GoCoro_GetState GoCoro_RaisePanic \
+  for s in PyInit__gocoro GoCoro_Prepare GoCoro_New GoCoro_GetState GoCoro_RaisePanic \
            GoCoro_Rethrow GoCoro_Check GoCoro_CoroutineType GoCoro_PanicException \
            GoCoro_WakerNew GoCoro_WakerWait GoCoro_Wake GoCoro_WakerRetain GoCoro_WakerRelease \
            GoCoro_RunBlocking; do
     grep -qx "$s" "$TMP/syms" || missing="$missing $s"
   done
-  if [ -z "$missing" ]; then ok "py$v: exports PyInit_gocoro and the GoCoro_* functions"
-  else echo "missing:$missing" >"$TMP/out"; bad "py$v: exports PyInit_gocoro and the GoCoro_* functions" "$TMP/out"; fi
+  if [ -z "$missing" ]; then ok "py$v: exports PyInit__gocoro and the GoCoro_* functions"
+  else echo "missing:$missing" >"$TMP/out"; bad "py$v: exports PyInit__gocoro and the GoCoro_* functions" "$TMP/out"; fi
 
   # embedding: a C program (no Python module involved) links -lgocoro and -lpython, creates and
   # runs a coroutine through the direct API; the library initialises itself on first use.
@@ -291,7 +307,7 @@ EOF
   if [ -x "$pycfg" ] && ldflags=$("$pycfg" --ldflags --embed 2>/dev/null); then
     libdir=$("$p" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
     if gcc -std=c11 -O1 -I"$pyinc" "${INC[@]}" "$TMP/embed.c" -o "$TMP/embed$v" \
-         -L"$ROOT/build/py$v" -lgocoro -Wl,-rpath,"$ROOT/build/py$v" $ldflags \
+         -L"$golib" -lgocoro -Wl,-rpath,"$golib" $ldflags \
          -Wl,-rpath,"$libdir" >"$TMP/out" 2>&1; then
       check "py$v: embedded interpreter + direct link: create/run/import" \
         env PYTHONPATH="$ROOT/build/py$v" PYTHONHOME="$("$p" -c 'import sys; print(sys.base_prefix)')" \
