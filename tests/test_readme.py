@@ -4,11 +4,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 
 import pytest
 
-from support import describe, run_python
+from support import child_env, describe, run_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,8 +30,10 @@ def mymod_dir(tmp_path_factory):
     src.write_text(_readme_example())
     out = d / ("mymod" + sysconfig.get_config_var("EXT_SUFFIX"))
     # the README's command line, with python3-config's answers for this interpreter
-    cmd = [cc, "-shared", "-fPIC", "-O2", "-I" + sysconfig.get_paths()["include"],
-           "-I" + os.path.join(ROOT, "include"), str(src), "-o", str(out), "-Wall", "-Werror"]
+    flags = subprocess.run([sys.executable, "-m", "gocoro", "--cflags"], capture_output=True,
+                           text=True, check=True, env=child_env()).stdout.split()
+    cmd = [cc, "-shared", "-fPIC", "-O2", "-I" + sysconfig.get_paths()["include"], *flags,
+           str(src), "-o", str(out), "-Wall", "-Werror"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return str(d)
