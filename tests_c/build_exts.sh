@@ -24,3 +24,5 @@ fi
 build_ext "$v" "$py" _gocoro_waker_test "$ROOT/tests_c/waker_testmod.c" -- -lpthread
 # an extension compiled against the ABI-1 baseline header (smaller table), not gocoro.h
 build_ext "$v" "$py" _gocoro_abi1 "$ROOT/tests_c/gocoro_abi1_testmod.c" -- -I"$ROOT/tests_c"
+# which protocol `await` uses to resume a third-party awaitable (no gocoro involved)
+build_ext "$v" "$py" _send_probe "$ROOT/tests_c/send_probe.c"
