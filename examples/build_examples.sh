@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the Rust and Cython example extensions for one CPython into build/pyX.Y/ext:
 #   bash examples/build_examples.sh X.Y /path/to/venv/python
-#   rust_native<EXT_SUFFIX>  examples/rust_native (cargo; skipped with a note when cargo is missing)
+#   rust_native<EXT_SUFFIX>, rust_async<EXT_SUFFIX>  rust/examples/* (cargo workspace rust/; skipped
+#                            with a note when no usable cargo can be installed)
 #   cy_native<EXT_SUFFIX>    examples/cy_native.pyx (the venv's Cython + cc; skipped without Cython)
 # (demo_native, the C example, is built by build_examples in scripts/common.sh.)
 set -euo pipefail
@@ -33,16 +34,16 @@ else
   build_ext "$v" "$py" cy_native "$gen"
 fi
 
-# ---- Rust: examples/rust_native -----------------------------------------------------------
-if ! command -v cargo >/dev/null 2>&1; then
-  log "cargo not found: skipping rust_native (install Rust, e.g. with rustup, to build it)"
-else
-  log "building rust_native (cargo) for Python $v"
+# ---- Rust: the cargo workspace rust/ (crates gocoro-sys, gocoro; examples rust_native, rust_async)
+if ensure_cargo; then
+  log "building the Rust crates and examples (cargo) for Python $v"
   target="$ROOT/build/cargo-target/py$v"  # one target dir per CPython: rebuilds stay incremental
-  # PYO3_PYTHON picks the interpreter pyo3-ffi is configured for; PYO3_BUILD_EXTENSION_MODULE
+  # PYO3_PYTHON picks the interpreter PyO3 is configured for; PYO3_BUILD_EXTENSION_MODULE
   # keeps libpython out of the link (the symbols come from the importing interpreter).
   PYO3_PYTHON="$py" PYO3_BUILD_EXTENSION_MODULE=1 \
-    cargo build --release --locked --quiet \
-      --manifest-path "$ROOT/examples/rust_native/Cargo.toml" --target-dir "$target"
-  cp "$target/release/librust_native.so" "$out/rust_native$suffix"
+    cargo build --release --locked --quiet --workspace \
+      --manifest-path "$ROOT/rust/Cargo.toml" --target-dir "$target"
+  for m in rust_native rust_async; do
+    cp "$target/release/lib$m.so" "$out/$m$suffix"
+  done
 fi

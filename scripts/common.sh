@@ -29,6 +29,29 @@ find_pythons() {
   fi
 }
 
+# A cargo that can build rust/ (its rust-version, the MSRV of PyO3): ~/.cargo/bin or PATH,
+# else the Debian package `cargo` (apt-get).  Returns 1 with a note when there is none or it is
+# too old (then the Rust crates and examples are skipped).
+RUST_MIN_VERSION=1.85
+ensure_cargo() {
+  [ -d "$HOME/.cargo/bin" ] && case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH="$HOME/.cargo/bin:$PATH" ;; esac
+  if ! command -v cargo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing cargo (Debian package) for the Rust crates"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo >/dev/null || true
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    log "cargo not found: skipping the Rust crates and examples (install Rust >= $RUST_MIN_VERSION, e.g. with rustup)"
+    return 1
+  fi
+  local have
+  have=$(cargo --version 2>/dev/null | sed -n 's/^cargo \([0-9]*\.[0-9]*\).*/\1/p')
+  if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$RUST_MIN_VERSION" "$have" | sort -V | head -n 1)" != "$RUST_MIN_VERSION" ]; then
+    log "cargo ${have:-?} is older than $RUST_MIN_VERSION (needed by PyO3 0.30): skipping the Rust crates and examples (install a newer Rust with rustup)"
+    return 1
+  fi
+  return 0
+}
+
 ensure_tools() {
   local missing=()
   command -v go >/dev/null || missing+=(golang-go)
@@ -53,6 +76,7 @@ ensure_tools() {
     fi
   done < <(find_pythons)
   (cd "$ROOT" && go mod download)
+  ensure_cargo || true
 }
 
 # build_lib X.Y PYTHON: build the package (c-shared library + headers, .pxd, .pc) for one CPython.
@@ -187,6 +211,20 @@ run_demo() {
   PYTHONPATH="$(pypath_for "$v")" "$ROOT/.venv/py$v/bin/python" "$ROOT/examples/demo.py"
 }
 
+# `cargo test` for the Rust workspace (layout vs. the header, waker vtable, doc examples), once,
+# against the first CPython: test binaries link libpython, so they get their own target dir.
+run_cargo_tests() {
+  ensure_cargo || return 0
+  local line v py libdir
+  line=$(find_pythons | head -n 1); v=${line%%:*}
+  py="$ROOT/.venv/py$v/bin/python"
+  libdir=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
+  log "cargo test (Rust crates, Python $v)"
+  PYO3_PYTHON="$py" LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    cargo test --locked --quiet --workspace --manifest-path "$ROOT/rust/Cargo.toml" \
+      --target-dir "$ROOT/build/cargo-target/test-py$v"
+}
+
 run_tests() {
   local line v rc=0 total_fail=0
   # the distribution end-to-end test (tests/test_distribution.py) runs on the newest CPython only
@@ -195,6 +233,7 @@ run_tests() {
   if [ -f "$ROOT/tests_c/run_c_tests.sh" ]; then
     bash "$ROOT/tests_c/run_c_tests.sh" || rc=1
   fi
+  run_cargo_tests || rc=1
   while IFS= read -r line; do
     v=${line%%:*}
     log "pytest on Python $v"

@@ -1,4 +1,4 @@
-"""The example extensions: demo_native (C), rust_native (Rust through FFI, examples/rust_native)
+"""The example extensions: demo_native (C), rust_native (Rust through FFI, rust/examples/rust_native)
 and cy_native (Cython, examples/cy_native.pyx).
 
 All three make their objects through gocoro.h, so in one process they share the canonical types

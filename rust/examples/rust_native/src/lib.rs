@@ -8,8 +8,9 @@
 //!   rust_panic(msg) -> gocoro.Coroutine whose first step panics: the panic is caught and
 //!       raised as gocoro.PanicException(msg).
 //!
-//! gocoro.h is bound by hand in `gocoro_sys` (capsule API: nothing to link); the CPython API
-//! comes from pyo3-ffi.  Each object's state is a plain Rust struct stored inline in the
+//! This is the low-level way: gocoro.h through the raw `gocoro-sys` bindings (capsule API:
+//! nothing to link), the CPython API from pyo3-ffi, and each step written by hand.  The `gocoro`
+//! crate (see the `rust_async` example) does all of this for a Rust `async fn`.  Each object's state is a plain Rust struct stored inline in the
 //! Python object (one allocation), driven by the generic trampolines below.
 use std::ffi::{c_int, c_void, CStr};
 use std::mem::{align_of, needs_drop, size_of, ManuallyDrop};
@@ -19,7 +20,6 @@ use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 
 use pyo3_ffi::*;
 
-mod gocoro_sys;
 use gocoro_sys::*;
 
 // ---- the function table -------------------------------------------------------------------
