@@ -6,6 +6,9 @@
 #   ./build.sh lib        only build libgocoro (+ test extensions)
 #   ./build.sh sdist      dist/gocoro-VERSION.tar.gz (PEP 517, setuptools + a go build step)
 #   ./build.sh wheel      the sdist, then one wheel per CPython found, manylinux-tagged by auditwheel
+#   ./build.sh sid [VERB] CPython 3.14/3.15 in a Debian sid chroot (scripts/sid.sh): provision
+#                         (default), test, shell, status, umount, delete.  Once provisioned,
+#                         `./build.sh test` also runs the tests there, after the host's CPythons.
 # Environment: GOCORO_PYTHONS="3.11 3.13" restricts the CPython versions (default: every
 # 3.10+ under ~/.pyenv/versions, else python3 on PATH).
 set -euo pipefail
@@ -21,5 +24,6 @@ case "$cmd" in
   bench) ensure_tools; build_all; bash "$ROOT/bench/run.sh" "$@" ;;
   sdist) ensure_tools; build_sdist ;;
   wheel) ensure_tools; build_wheels ;;
-  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]|sdist|wheel]" >&2; exit 2 ;;
+  sid)   bash "$ROOT/scripts/sid.sh" "${@:-provision}" ;;
+  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]|sdist|wheel|sid [VERB]]" >&2; exit 2 ;;
 esac

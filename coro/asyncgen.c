@@ -311,7 +311,7 @@ static void aw_finalize(PyObject *self)
     const char *meth = !a->is_athrow ? "asend" : a->args == NULL ? "aclose" : "athrow";
     if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine method '%s' of '%U' was never awaited",
                          meth, gc_qualname(a->gen)) < 0)
-        PyErr_WriteUnraisable(self);
+        gc_write_unraisable("finalizing async generator", (PyObject *)a->gen); /* as CPython */
     if (saved != NULL)
         gocoro_restore_exc(saved);
 }
@@ -576,6 +576,9 @@ static PyGetSetDef ag_getset[] = {
     {"ag_await", gc_get_await, NULL, "object being awaited on, or None", NULL},
     {"ag_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
     {"ag_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+#if PY_VERSION_HEX >= 0x030F0000
+    {"ag_state", gc_get_state, NULL, "current state as a string", "AGEN"},
+#endif
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyAsyncMethods ag_as_async = {.am_aiter = ag_self, .am_anext = ag_anext};

@@ -40,6 +40,9 @@ static PyGetSetDef gc_getset[] = {
     {"cr_origin", gc_get_origin, NULL,
      "where the coroutine was created (sys.set_coroutine_origin_tracking_depth), or None", NULL},
     {"cr_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+#if PY_VERSION_HEX >= 0x030F0000
+    {"cr_state", gc_get_state, NULL, "current state as a string", "CORO"},
+#endif
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyAsyncMethods gc_as_async = {

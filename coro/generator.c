@@ -41,6 +41,9 @@ static PyGetSetDef gen_getset[] = {
     {"gi_yieldfrom", gc_get_await, NULL, "object being iterated by yield from, or None", NULL},
     {"gi_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
     {"gi_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
+#if PY_VERSION_HEX >= 0x030F0000
+    {"gi_state", gc_get_state, NULL, "current state as a string", "GEN"},
+#endif
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyAsyncMethods gen_as_async = {.am_send = gc_am_send};

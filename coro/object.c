@@ -7,6 +7,16 @@
 
 /* ---------- Lifecycle ---------- */
 
+void gc_write_unraisable(const char *doing, PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    PyErr_FormatUnraisable("Exception ignored while %s %R", doing, obj);
+#else
+    (void)doing;
+    PyErr_WriteUnraisable(obj);
+#endif
+}
+
 /* "coroutine ... was never awaited"; with a recorded cr_origin, through the warnings module's
  * formatter as CPython does (it appends "Coroutine created at ..."). */
 static void gc_warn_never_awaited(GoCoroObject *c)
@@ -24,13 +34,13 @@ static void gc_warn_never_awaited(GoCoroObject *c)
             return;
         }
         if (!PyErr_ExceptionMatches(PyExc_RuntimeWarning)) {
-            PyErr_WriteUnraisable(self);
+            gc_write_unraisable("finalizing coroutine", self);
             return;
         }
         PyErr_Clear(); /* the warning was raised as an error: report it like the plain case */
     }
     if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited", gc_qualname(c)) < 0)
-        PyErr_WriteUnraisable(self);
+        gc_write_unraisable("finalizing coroutine", self);
 }
 
 void gc_finalize(PyObject *self)
@@ -44,7 +54,7 @@ void gc_finalize(PyObject *self)
         /* sys.set_asyncgen_hooks(finalizer=...): e.g. asyncio schedules aclose() on its loop */
         PyObject *res = PyObject_CallOneArg(c->ag_finalizer, self);
         if (res == NULL)
-            PyErr_WriteUnraisable(self);
+            gc_write_unraisable("finalizing generator", self);
         else
             Py_DECREF(res);
     } else if (c->status == GC_CREATED) {
@@ -53,7 +63,7 @@ void gc_finalize(PyObject *self)
     } else {
         PyObject *res = gc_close_method(self, NULL);
         if (res == NULL)
-            PyErr_WriteUnraisable(self);
+            gc_write_unraisable("closing generator", self);
         else
             Py_DECREF(res);
     }
@@ -198,6 +208,16 @@ PyObject *gc_compute_origin(int depth)
     Py_DECREF(list);
     return t;
 }
+
+#if PY_VERSION_HEX >= 0x030F0000
+/* "CORO_SUSPENDED", ...: what inspect.getcoroutinestate() and friends return since 3.15. */
+PyObject *gc_get_state(PyObject *self, void *prefix)
+{
+    static const char *const names[] = {
+        [GC_CREATED] = "CREATED", [GC_SUSPENDED] = "SUSPENDED", [GC_RUNNING] = "RUNNING", [GC_CLOSED] = "CLOSED"};
+    return PyUnicode_FromFormat("%s_%s", (const char *)prefix, names[((GoCoroObject *)self)->status]);
+}
+#endif
 
 static PyObject *gc_frame_globals = NULL;
 

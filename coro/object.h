@@ -132,6 +132,10 @@ static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presul
 /* ---------- Shared object protocol (object.c) ---------- */
 
 GOCORO_HIDDEN void gc_finalize(PyObject *self);
+/* Report the current exception as unraisable, as CPython does while `doing` something to `obj`
+ * ("closing generator", "finalizing coroutine"...): up to 3.13 the hook gets the object; since
+ * 3.14 it gets object=None and the message "Exception ignored while <doing> <repr>". */
+GOCORO_HIDDEN void gc_write_unraisable(const char *doing, PyObject *obj);
 GOCORO_HIDDEN int gc_traverse(PyObject *self, visitproc visit, void *arg);
 GOCORO_HIDDEN int gc_clear(PyObject *self);
 GOCORO_HIDDEN void gc_dealloc(PyObject *self);
@@ -146,6 +150,10 @@ GOCORO_HIDDEN PyObject *gc_get_await(PyObject *self, void *closure);
 GOCORO_HIDDEN PyObject *gc_get_origin(PyObject *self, void *closure);
 /* cr_origin for a coroutine created now: the `depth` innermost Python frames.  New ref / NULL. */
 GOCORO_HIDDEN PyObject *gc_compute_origin(int depth);
+#if PY_VERSION_HEX >= 0x030F0000
+/* 3.15's cr_state / gi_state / ag_state; the getset closure is the prefix ("CORO", ...). */
+GOCORO_HIDDEN PyObject *gc_get_state(PyObject *self, void *prefix);
+#endif
 GOCORO_HIDDEN PyObject *gc_get_frame(PyObject *self, void *closure);
 GOCORO_HIDDEN PyObject *gc_get_code(PyObject *self, void *closure);
 GOCORO_HIDDEN PyObject *gc_sizeof(PyObject *self, PyObject *unused);

@@ -182,18 +182,30 @@ static PyObject *gc_awaitable_iter(PyObject *o)
             return NULL;
         if (PyCoro_CheckExact(res) || Py_TYPE(res) == &GoCoro_CoroutineType_Impl) {
             Py_DECREF(res);
+#if PY_VERSION_HEX >= 0x030F0000
+            PyErr_Format(PyExc_TypeError, "%T.__await__() must return an iterator, not coroutine", o);
+#else
             PyErr_SetString(PyExc_TypeError, "__await__() returned a coroutine");
+#endif
             return NULL;
         }
         if (!PyIter_Check(res)) {
+#if PY_VERSION_HEX >= 0x030F0000
+            PyErr_Format(PyExc_TypeError, "%T.__await__() must return an iterator, not %T", o, res);
+#else
             PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
                          Py_TYPE(res)->tp_name);
+#endif
             Py_DECREF(res);
             return NULL;
         }
         return res;
     }
+#if PY_VERSION_HEX >= 0x030E0000
+    PyErr_Format(PyExc_TypeError, "'%.100s' object can't be awaited", t->tp_name);
+#else
     PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression", t->tp_name);
+#endif
     return NULL;
 }
 
@@ -504,7 +516,7 @@ static int gc_close_iter(PyObject *it)
     } else {
         PyObject *meth;
         if (PyObject_GetOptionalAttrString_compat(it, "close", &meth) < 0) {
-            PyErr_WriteUnraisable(it);
+            gc_write_unraisable("closing generator", it);
             return 0;
         }
         if (meth == NULL)
@@ -759,12 +771,15 @@ PyObject *gc_close_method(PyObject *self, PyObject *unused)
         PyErr_Format(PyExc_RuntimeError, "%s ignored GeneratorExit", gc_kind_word(c));
         return NULL;
     }
+#if PY_VERSION_HEX < 0x030F0000
     if (sr == PYGEN_RETURN && c->kind >= GOCORO_KIND_ASYNC_GENERATOR) {
-        /* an async generator returning on GeneratorExit surfaces as StopAsyncIteration */
+        /* up to 3.14, an async generator returning on GeneratorExit surfaces as
+         * StopAsyncIteration (reported as unraisable when finalizing) */
         Py_DECREF(res);
         PyErr_SetNone(PyExc_StopAsyncIteration);
         return NULL;
     }
+#endif
     if (sr == PYGEN_RETURN) {
 #if PY_VERSION_HEX >= 0x030D0000
         return res;

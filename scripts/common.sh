@@ -25,7 +25,8 @@ find_pythons() {
   done
   if [ "$found" = 0 ] && command -v python3 >/dev/null; then
     p=$(command -v python3); v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    echo "$v:$p"
+    # (not when GOCORO_PYTHONS names other versions, e.g. only the sid chroot's)
+    if [ -z "$want" ] || [[ " $want " == *" $v "* ]]; then echo "$v:$p"; fi
   fi
 }
 
@@ -70,13 +71,27 @@ ensure_tools() {
       log "creating venv for Python $v"
       "$p" -m venv "$venv"
     fi
-    if ! "$venv/bin/python" -c 'import pytest, trio, anyio, uvloop, Cython, pyperf, matplotlib' 2>/dev/null; then
-      log "installing Python deps for $v: ${PY_DEPS[*]}"
-      "$venv/bin/python" -m pip install -q --disable-pip-version-check "${PY_DEPS[@]}"
+    if ! "$venv/bin/python" -c 'import pytest, trio, anyio, uvloop, Cython, pyperf, matplotlib' 2>/dev/null &&
+       [ "$(cat "$venv/.gocoro-partial-deps" 2>/dev/null)" != "${PY_DEPS[*]}" ]; then
+      install_py_deps "$v" "$venv"
     fi
   done < <(find_pythons)
   (cd "$ROOT" && go mod download)
   ensure_cargo || true
+}
+
+# install_py_deps X.Y VENV: PY_DEPS from wheels only (nothing heavy is built from source).  A
+# package without a wheel for that CPython (a new release, say) is left out with a note, and
+# the tests that need it skip, naming it (pytest.importorskip); pytest itself is required.
+install_py_deps() {
+  local v=$1 venv=$2 d pip=("$2/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all:)
+  log "installing Python deps for $v: ${PY_DEPS[*]}"
+  "${pip[@]}" "${PY_DEPS[@]}" && return 0
+  for d in "${PY_DEPS[@]}"; do
+    "${pip[@]}" "$d" || log "$d: no wheel for Python $v (see pip above): left out, the tests that need it skip"
+  done
+  "$venv/bin/python" -c 'import pytest' || return 1
+  echo "${PY_DEPS[*]}" >"$venv/.gocoro-partial-deps"  # (not retried until PY_DEPS changes)
 }
 
 # build_lib X.Y PYTHON: build the package (c-shared library + headers, .pxd, .pc) for one CPython.
@@ -241,5 +256,9 @@ run_tests() {
     PYTHONPATH="$(pypath_for "$v")" "$ROOT/.venv/py$v/bin/python" -m pytest -q -p no:cacheprovider \
       -W error::pytest.PytestUnraisableExceptionWarning "$ROOT/tests" "$@" || rc=1
   done < <(find_pythons)
+  # CPython 3.14/3.15 in the sid chroot (scripts/sid.sh), when it is provisioned
+  if [ -z "${GOCORO_IN_SID:-}" ] && bash "$ROOT/scripts/sid.sh" status >/dev/null 2>&1; then
+    bash "$ROOT/scripts/sid.sh" test "$@" || rc=1
+  fi
   return $rc
 }

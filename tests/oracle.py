@@ -12,6 +12,7 @@ unraisable exceptions and log entries that produces).
 """
 import gc
 import os
+import re
 import sys
 import types
 import warnings
@@ -325,13 +326,42 @@ def _attr(c, name):
     return await_summary(v) if name == "cr_await" else v
 
 
+HAS_CR_STATE = hasattr(types.CoroutineType, "cr_state")   # 3.15+
+
+
 def coro_state(c):
-    """(cr_running, cr_await summary, cr_frame is None[, cr_suspended on 3.11+]).  inspect.getcoroutinestate()
-    is checked by a dedicated test (it also depends on cr_frame)."""
+    """(cr_running, cr_await summary, cr_frame is None[, cr_suspended on 3.11+][, cr_state on
+    3.15+]).  inspect.getcoroutinestate() is checked by a dedicated test (up to 3.14 it depends on
+    cr_frame)."""
     st = (_attr(c, "cr_running"), _attr(c, "cr_await"), _attr(c, "cr_frame") is None)
     if sys.version_info >= (3, 11):
         st += (_attr(c, "cr_suspended"),)
+    if HAS_CR_STATE:
+        st += (_attr(c, "cr_state"),)
     return st
+
+
+_ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def unraisable_target(u, obj_id, obj_repr=None):
+    """How an unraisable report names the object it is about, comparable across implementations.
+    Up to 3.13 CPython passes the object itself: True when u.object is the object (id obj_id).
+    Since 3.14 it passes object=None and names the object in err_msg ("Exception ignored while
+    closing generator <repr>"): that message, with obj_repr as "<obj>" and other addresses
+    elided.  False otherwise."""
+    if obj_id is not None and id(u.object) == obj_id:
+        return True
+    if u.object is None and u.err_msg is not None:
+        msg = u.err_msg.replace(obj_repr, "<obj>") if obj_repr else u.err_msg
+        return _ADDR.sub(" at 0x?", msg)
+    return False
+
+
+def ignored_while(doing):
+    """unraisable_target() of CPython's report of an exception raised while `doing` the object
+    (e.g. "closing generator", "finalizing coroutine")."""
+    return True if sys.version_info < (3, 14) else f"Exception ignored while {doing} <obj>"
 
 
 def warn_summary(ws):
@@ -413,9 +443,10 @@ def drive(box, log, script, warn="always"):
     # drop the object: finalizer, warnings, unraisable exceptions
     unraisable = []
     cid = id(coro)
+    crepr = repr(coro)
 
     def hook(u):
-        unraisable.append((u.exc_type.__name__, str(u.exc_value), id(u.object) == cid,
+        unraisable.append((u.exc_type.__name__, str(u.exc_value), unraisable_target(u, cid, crepr),
                            exc_brief(u.exc_value.__cause__) if u.exc_value is not None else None))
 
     old_hook = sys.unraisablehook

@@ -29,7 +29,7 @@ import warnings
 import weakref
 
 import gocoro
-from oracle import compare_records
+from oracle import compare_records, unraisable_target
 
 KIND_COROUTINE = 0
 KIND_GENERATOR = 1
@@ -65,6 +65,8 @@ _g = _cpython_gen()
 _a = _cpython_agen()
 HAS_GI_SUSPENDED = hasattr(_g, "gi_suspended")
 HAS_AG_SUSPENDED = hasattr(_a, "ag_suspended")
+HAS_GI_STATE = hasattr(_g, "gi_state")        # 3.15+
+HAS_AG_STATE = hasattr(_a, "ag_state")
 GEN_ATTRS = sorted(a for a in dir(_g) if not a.startswith("__") or a in ("__name__", "__qualname__"))
 AGEN_ATTRS = sorted(a for a in dir(_a) if not a.startswith("__") or a in ("__name__", "__qualname__"))
 del _g, _a
@@ -430,6 +432,8 @@ def gen_state(g):
     st = [_guard(lambda: bool(g.gi_running)), _guard(lambda: yf_summary(g.gi_yieldfrom))]
     if HAS_GI_SUSPENDED:
         st.append(_guard(lambda: bool(g.gi_suspended)))
+    if HAS_GI_STATE:
+        st.append(_guard(lambda: g.gi_state))
     return tuple(st)
 
 
@@ -437,6 +441,8 @@ def agen_state(g):
     st = [_guard(lambda: bool(g.ag_running)), _guard(lambda: yf_summary(g.ag_await))]
     if HAS_AG_SUSPENDED:
         st.append(_guard(lambda: bool(g.ag_suspended)))
+    if HAS_AG_STATE:  # (since 3.15 independent of ag_running: see test_ag_state_while_awaiting)
+        st.append(_guard(lambda: g.ag_state))
     return tuple(st)
 
 
@@ -466,11 +472,11 @@ def _throw_call(target, kind, a):
 _THROWS = ("throw", "throw_type", "throw2_inst", "throw3_tb", "throw_args")
 
 
-def _collect_unraisable(obj_id):
+def _collect_unraisable(obj_id, obj_repr=None):
     seen = []
 
     def hook(u):
-        seen.append((u.exc_type.__name__, str(u.exc_value), id(u.object) == obj_id,
+        seen.append((u.exc_type.__name__, str(u.exc_value), unraisable_target(u, obj_id, obj_repr),
                      exc_brief(u.exc_value.__cause__) if u.exc_value is not None else None,
                      exc_brief(u.exc_value.__context__) if u.exc_value is not None else None))
     return seen, hook
@@ -478,7 +484,7 @@ def _collect_unraisable(obj_id):
 
 def _drop(box_items, obj_id, log, warn, extra=None):
     """Drop the last references (box_items is cleared) and record what that does."""
-    unraisable, hook = _collect_unraisable(obj_id)
+    unraisable, hook = _collect_unraisable(obj_id, repr(box_items[0]))
     old_hook = sys.unraisablehook
     sys.unraisablehook = hook
     try:

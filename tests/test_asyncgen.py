@@ -18,6 +18,7 @@ import types
 import pytest
 
 import _gocoro_test
+from oracle import ignored_while, unraisable_target
 from oracle_gen import (AGEN_ATTRS, HAS_AG_SUSPENDED, KIND_ASYNC_GENERATOR, Holder, assert_same,
                         differential_agen, exc_summary, obj_summary, yf_summary, yield_once)
 
@@ -431,6 +432,31 @@ def test_unawaited_awaitable_warning(which):
     assert_same(f)
 
 
+@pytest.mark.parametrize("which", ["anext", "asend", "athrow", "aclose"])
+def test_unawaited_awaitable_warning_as_error(which):
+    """The same warning raised as an error goes to sys.unraisablehook, about the async generator
+    (3.13: object=the generator; 3.14+: object=None, "... while finalizing async generator")."""
+    def f(impl):
+        import warnings
+        g = impl.program([("item", 1)], None, A)
+        seen = []
+        old_hook = sys.unraisablehook
+        sys.unraisablehook = lambda u: seen.append(
+            (u.exc_type.__name__, str(u.exc_value), unraisable_target(u, id(g), repr(g))))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                getattr(g, {"anext": "__anext__", "asend": "asend", "athrow": "athrow",
+                            "aclose": "aclose"}[which])(*{"asend": (None,), "athrow": (ValueError,)}.get(which, ()))
+                gc.collect()
+        finally:
+            sys.unraisablehook = old_hook
+        return seen
+    res = assert_same(f)
+    if PY >= (3, 13):
+        assert [u[2] for u in res] == [ignored_while("finalizing async generator")]
+
+
 @pytest.mark.parametrize("which", ["anext", "athrow", "aclose"])
 def test_awaitable_throw_while_another_runs(which):
     make = {"anext": ("anext", "w"), "athrow": ("athrow", "w", KeyError), "aclose": ("aclose", "w")}
@@ -613,12 +639,14 @@ def test_finalize_suspended_sees_generatorexit():
 
 
 def test_finalize_handler_returns():
-    """CPython (all versions): an async generator finalized without a finalizer hook whose
-    body handles GeneratorExit and then returns reports StopAsyncIteration as unraisable
-    (gen_close() only ignores StopIteration/GeneratorExit)."""
+    """CPython up to 3.14: an async generator finalized without a finalizer hook whose body
+    handles GeneratorExit and then returns reports StopAsyncIteration as unraisable
+    (gen_close() only ignores StopIteration/GeneratorExit); 3.15 reports nothing."""
     recs = differential_agen([("try", None, 3), ("item", 1), ("return", None), ("log", "cleanup")],
                              [("anext", "a"), ("send", "a", None)])
     assert recs[-1]["log"] == [("caught", "GeneratorExit", ""), "cleanup"]
+    assert [u[:2] for u in recs[-1]["unraisable"]] == (
+        [] if PY >= (3, 15) else [("StopAsyncIteration", "")])
 
 
 def test_finalize_ignored_generatorexit_is_unraisable():
@@ -642,8 +670,8 @@ def test_finalize_created_awaitable_never_sent():
     differential_agen([("log", "ran"), ("item", 1)], [("anext", "a")])
 
 
-# the handler returns on GeneratorExit: like CPython, finalisation reports StopAsyncIteration
-# as unraisable (test_finalize_handler_returns compares that with CPython)
+# the handler returns on GeneratorExit: like CPython up to 3.14, finalisation reports
+# StopAsyncIteration as unraisable (test_finalize_handler_returns compares that with CPython)
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_finalize_many_in_a_row():
     seen = []
@@ -717,6 +745,29 @@ def test_inspect_predicates():
             out.append(inspect.getasyncgenstate(g))
         return out
     assert_same(f)
+
+
+@pytest.mark.skipif(PY < (3, 12), reason="inspect.getasyncgenstate() is new in 3.12")
+def test_ag_state_while_awaiting():
+    """While an __anext__() awaitable is suspended at an await inside the body, 3.12-3.14 report
+    AGEN_RUNNING (inspect reads ag_running); 3.15 reads ag_state: AGEN_SUSPENDED."""
+    import inspect
+
+    def f(impl):
+        g = impl.program([("yield", "L"), ("item", 1), ("log", "after")], None, A)
+        out = [inspect.getasyncgenstate(g)]
+        aw = g.__anext__()
+        out.append(aw.send(None))
+        out.append((inspect.getasyncgenstate(g), bool(g.ag_running)))
+        try:
+            aw.send(None)
+        except StopIteration as e:
+            out.append(("item", e.value))
+        out.append(inspect.getasyncgenstate(g))
+        g.aclose().close()
+        return out
+    middle = "AGEN_SUSPENDED" if PY >= (3, 15) else "AGEN_RUNNING"
+    assert assert_same(f) == ["AGEN_CREATED", "L", (middle, True), ("item", 1), "AGEN_SUSPENDED"]
 
 
 # ============================================================================================

@@ -152,8 +152,12 @@ print("step finished without interruption", flush=True)
 @pytest.mark.parametrize("script", [SIGINT_ASYNCIO, SIGINT_SLEEP, SIGINT_BUSY, SIGINT_IN_STEP],
                          ids=["asyncio-loop", "time.sleep", "busy-loop", "inside-a-step"])
 def test_ctrl_c_raises_keyboardinterrupt(script):
+    # the child starts with SIGINT at its default action, whatever this process inherited (a
+    # job started in the background of a non-interactive shell ignores SIGINT, and CPython keeps
+    # an ignored SIGINT ignored)
     p = subprocess.Popen([sys.executable, "-c", script], env=child_env(), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = p.stdout.readline()
         assert line.strip() == "ready", (line, p.stderr.read() if p.poll() is not None else "")
