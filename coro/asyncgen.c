@@ -64,7 +64,7 @@ static PyObject *ag_unwrap(GoCoroObject *g, int sr, PyObject *res)
         return res;
     case GC_ITEM:
         g->ag_running_async = 0;
-        gc_set_stop_iteration(res);
+        gc_set_stop_iteration_item(res);
         Py_DECREF(res);
         return NULL;
     case PYGEN_RETURN:
@@ -213,7 +213,7 @@ static PyObject *asend_send(PyObject *self, PyObject *arg)
     if (sr == PYGEN_NEXT)
         return res;
     if (sr == PYGEN_RETURN) {
-        gc_set_stop_iteration(res);
+        gc_set_stop_iteration_item(res);
         Py_DECREF(res);
     }
     return NULL;

@@ -89,6 +89,8 @@ static inline PyObject *gc_name(GoCoroObject *c)
 
 /* Raise StopIteration carrying `value` as its value (CPython's return-value protocol). */
 GOCORO_HIDDEN void gc_set_stop_iteration(PyObject *value);
+/* The same for an async generator item delivered by an asend()/athrow() awaitable. */
+GOCORO_HIDDEN void gc_set_stop_iteration_item(PyObject *value);
 /* Drop everything the finished object owns (idempotent). */
 GOCORO_HIDDEN void gc_release(GoCoroObject *c);
 /* Handle a step result `r` (with its `res`), stepping again while awaitables finish at once. */

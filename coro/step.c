@@ -35,10 +35,10 @@ static int PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, 
  * BaseException_new and StopIteration_init would (args, value, everything else empty), instead
  * of calling the type (about 40% of the cost of an `async for` item).  0, or -1 with
  * MemoryError. */
-static int gc_raise_stop_iteration_direct(PyObject *value)
+static int gc_raise_stop_iteration_direct(PyObject *value, int none_as_arg)
 {
     PyTypeObject *t = (PyTypeObject *)PyExc_StopIteration;
-    PyObject *args = value == Py_None ? PyTuple_New(0) : PyTuple_Pack(1, value);
+    PyObject *args = value == Py_None && !none_as_arg ? PyTuple_New(0) : PyTuple_Pack(1, value);
     if (args == NULL)
         return -1;
     PyStopIterationObject *e = (PyStopIterationObject *)t->tp_alloc(t, 0);
@@ -53,13 +53,31 @@ static int gc_raise_stop_iteration_direct(PyObject *value)
 }
 #endif
 
+void gc_set_stop_iteration_item(PyObject *value)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14+ raises StopIteration(item) for async generator items without implicit chaining */
+    (void)gc_raise_stop_iteration_direct(value, 1);
+#else
+    gc_set_stop_iteration(value);
+#endif
+}
+
 void gc_set_stop_iteration(PyObject *value)
 {
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14+: a return value other than None becomes StopIteration(value) without implicit
+     * chaining; None still goes through PyErr_SetNone */
+    if (value != Py_None) {
+        (void)gc_raise_stop_iteration_direct(value, 1);
+        return;
+    }
+#endif
 #if PY_VERSION_HEX >= 0x030C0000
     /* while an exception is being handled, PyErr_SetObject also makes it the __context__ */
     PyObject *handled = PyErr_GetHandledException();
     if (GC_LIKELY(handled == NULL)) {
-        (void)gc_raise_stop_iteration_direct(value);
+        (void)gc_raise_stop_iteration_direct(value, 0);
         return;
     }
     Py_DECREF(handled);
