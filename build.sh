@@ -2,7 +2,9 @@
 # gocoro build driver.
 #   ./build.sh            install what is missing, build libgocoro for every CPython found, run the demo
 #   ./build.sh test       build, then run every test (C tests, pytest on each CPython)
-#   ./build.sh bench [--quick]   build, then run the benchmarks (bench/run.sh)
+#   ./build.sh bench [--quick] [--instructions|--instructions-only]
+#                         build, then run the benchmarks (bench/run.sh; --instructions adds
+#                         callgrind instruction counts per operation, under valgrind)
 #   ./build.sh lib        only build libgocoro (+ test extensions)
 #   ./build.sh sdist      dist/gocoro-VERSION.tar.gz (PEP 517, setuptools + a go build step)
 #   ./build.sh wheel      the sdist, then one wheel per CPython found, manylinux-tagged by auditwheel
@@ -25,5 +27,5 @@ case "$cmd" in
   sdist) ensure_tools; build_sdist ;;
   wheel) ensure_tools; build_wheels ;;
   sid)   bash "$ROOT/scripts/sid.sh" "${@:-provision}" ;;
-  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick]|sdist|wheel|sid [VERB]]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [demo|lib|test|bench [--quick] [--instructions|--instructions-only]|sdist|wheel|sid [VERB]]" >&2; exit 2 ;;
 esac

@@ -6,7 +6,11 @@
  *                None (GOCORO_RETURN).  State: one counter, inline in the object.
  *   done()    -> gocoro coroutine whose first step returns 1 (GOCORO_RETURN).
  *   done_none() -> the same returning None.
- * Both specs are prepared once at import and kept in statics (GoCoroCode references).
+ *   agen(n)   -> gocoro async generator yielding None n times (GOCORO_ITEM), then ending.
+ *   chain(depth, leaf) -> gocoro coroutine awaiting chain(depth - 1, leaf), ..., the last one
+ *                awaiting `leaf`; every level returns what it awaited (GOCORO_AWAIT, then
+ *                GOCORO_RETURN of `sent`).  depth + 1 gocoro coroutines in all.
+ * The specs are prepared once at import and kept in statics (GoCoroCode references).
  *
  * With the waker/executor API (detected at compile time through GOCORO_API_HAS):
  *   wake_waiter() -> gocoro coroutine: step 1 creates a waker, queues a reference for the
@@ -114,6 +118,133 @@ static const GoCoroSpec done_none_spec = {
     .state_size = 0,
     .step = done_none_step,
 };
+
+/* ---------------- async generator ---------------- */
+
+static GoCoroCode *agen_code;
+
+static int
+agen_step(GoCoroPyObject *self, void *state, GoCoroPyObject *sent, GoCoroPyObject *thrown,
+          GoCoroPyObject **result)
+{
+    StepsState *st = (StepsState *)state;
+    if (thrown != NULL)
+        return GoCoro_Rethrow(thrown);
+    Py_INCREF(Py_None);
+    *result = (GoCoroPyObject *)Py_None;
+    if (st->remaining > 0) {
+        st->remaining--;
+        return GOCORO_ITEM;
+    }
+    return GOCORO_RETURN;
+}
+
+static const GoCoroSpec agen_spec = {
+    .abi_version = GOCORO_ABI_VERSION,
+    .struct_size = sizeof(GoCoroSpec),
+    .kind = GOCORO_KIND_ASYNC_GENERATOR,
+    .name = "agen",
+    .qualname = "gocoro_bench.agen",
+    .filename = __FILE__,
+    .firstlineno = __LINE__,
+    .state_size = sizeof(StepsState),
+    .step = agen_step,
+};
+
+static PyObject *
+mod_agen(PyObject *mod, PyObject *arg)
+{
+    StepsState init;
+    init.remaining = PyLong_AsSsize_t(arg);
+    if (init.remaining == -1 && PyErr_Occurred())
+        return NULL;
+    return (PyObject *)GoCoro_New(agen_code, &init, sizeof init, NULL);
+}
+
+/* ---------------- await chains ---------------- */
+
+typedef struct {
+    Py_ssize_t depth;
+    PyObject *leaf; /* owned until handed to the next level (or awaited by the last one) */
+    int started;
+} ChainState;
+
+static GoCoroCode *chain_code;
+
+static int
+chain_step(GoCoroPyObject *self, void *state, GoCoroPyObject *sent, GoCoroPyObject *thrown,
+           GoCoroPyObject **result)
+{
+    ChainState *st = (ChainState *)state;
+    if (thrown != NULL) {
+        Py_CLEAR(st->leaf);
+        return GoCoro_Rethrow(thrown);
+    }
+    if (st->started) { /* the awaited level returned: pass its value up */
+        Py_INCREF((PyObject *)sent);
+        *result = sent;
+        return GOCORO_RETURN;
+    }
+    st->started = 1;
+    if (st->depth == 0) {
+        *result = (GoCoroPyObject *)st->leaf; /* the reference moves to the library */
+        st->leaf = NULL;
+        return GOCORO_AWAIT;
+    }
+    ChainState next = {st->depth - 1, st->leaf, 0};
+    *result = GoCoro_New(chain_code, &next, sizeof next, NULL); /* the leaf reference moves */
+    st->leaf = NULL;
+    if (*result == NULL) {
+        Py_DECREF(next.leaf);
+        return GOCORO_ERROR;
+    }
+    return GOCORO_AWAIT;
+}
+
+static int
+chain_traverse(void *state, GoCoroVisitFn visit, void *arg)
+{
+    ChainState *st = (ChainState *)state;
+    return st->leaf != NULL ? visit((GoCoroPyObject *)st->leaf, arg) : 0;
+}
+
+static void
+chain_clear(void *state)
+{
+    Py_CLEAR(((ChainState *)state)->leaf);
+}
+
+static const GoCoroSpec chain_spec = {
+    .abi_version = GOCORO_ABI_VERSION,
+    .struct_size = sizeof(GoCoroSpec),
+    .kind = GOCORO_KIND_COROUTINE,
+    .name = "chain",
+    .qualname = "gocoro_bench.chain",
+    .filename = __FILE__,
+    .firstlineno = __LINE__,
+    .state_size = sizeof(ChainState),
+    .step = chain_step,
+    .traverse = chain_traverse,
+    .clear = chain_clear,
+};
+
+static PyObject *
+mod_chain(PyObject *mod, PyObject *args)
+{
+    ChainState init = {0, NULL, 0};
+    PyObject *o;
+    if (!PyArg_ParseTuple(args, "nO:chain", &init.depth, &init.leaf))
+        return NULL;
+    if (init.depth < 0) {
+        PyErr_SetString(PyExc_ValueError, "chain: depth must be >= 0");
+        return NULL;
+    }
+    Py_INCREF(init.leaf);
+    o = (PyObject *)GoCoro_New(chain_code, &init, sizeof init, NULL);
+    if (o == NULL)
+        Py_DECREF(init.leaf);
+    return o;
+}
 
 static PyObject *
 mod_steps(PyObject *mod, PyObject *arg)
@@ -339,6 +470,9 @@ static PyMethodDef module_methods[] = {
     {"steps", mod_steps, METH_O, "steps(n) -> gocoro coroutine suspending n times, returning None"},
     {"done", mod_done, METH_NOARGS, "done() -> gocoro coroutine completing immediately with 1"},
     {"done_none", mod_done_none, METH_NOARGS, "done_none() -> the same, completing with None"},
+    {"agen", mod_agen, METH_O, "agen(n) -> gocoro async generator yielding None n times"},
+    {"chain", mod_chain, METH_VARARGS, "chain(depth, leaf) -> depth+1 gocoro coroutines awaiting "
+                                       "each other, the last one awaiting leaf"},
 #if BENCH_HAS_WAKER
     {"wake_waiter", mod_wake_waiter, METH_NOARGS, "wake_waiter() -> coroutine waiting on a waker"},
     {"wake_pingpong", mod_wake_pingpong, METH_NOARGS, "wake_pingpong() -> one thread round trip"},
@@ -367,6 +501,12 @@ PyInit_gocoro_bench(void)
             return NULL;
         done_none_code = GoCoro_Prepare(&done_none_spec);
         if (done_none_code == NULL)
+            return NULL;
+        agen_code = GoCoro_Prepare(&agen_spec);
+        if (agen_code == NULL)
+            return NULL;
+        chain_code = GoCoro_Prepare(&chain_spec);
+        if (chain_code == NULL)
             return NULL;
         one = PyLong_FromLong(1);
         if (one == NULL)

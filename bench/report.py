@@ -3,7 +3,10 @@
     python bench/report.py [--results-dir bench/results] [--out bench]
 
 results.json is {"runs": [<per-version object>, ...]} sorted by Python version; each per-version
-object is exactly what bench/bench.py wrote ({"python", "cases", "ratios", "targets", ...}).
+object is exactly what bench/bench.py wrote ({"python", "cases", "ratios", "targets", ...}), plus
+"instructions": the instruction-count pass of that version (pyX.Y.instructions.json, written by
+`bench.py --instructions` under callgrind: the same layout, values in instructions per operation)
+when there is one.  A version with only an instruction pass gets a run without wall-clock cases.
 """
 from __future__ import annotations
 
@@ -15,10 +18,13 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench import CASE_TITLES, IMPL_LABELS, IMPL_ORDER, UNITS  # noqa: E402
+from bench import CASE_TITLES, IMPL_LABELS, IMPL_ORDER, RUST_CASES, RUST_ORDER, UNITS  # noqa: E402
 
 TABLE_CASES = ["step_await", "step_await_pyloop", "step_iter", "create_complete",
-               "create_complete_none", "bytes_suspended"]
+               "create_complete_none", "bytes_suspended", "async_for", "await_chain_100",
+               "await_chain_10"]
+IR_LOOP_CASES = ["wake_roundtrip", "wake_pingpong", "blocking_work", "blocking_batch"]
+IR_LOOP_IMPLS = ["gocoro", "call_soon_threadsafe", "loop_thread", "run_in_executor"]
 CHART_CASES = ["step_await", "step_iter", "create_complete", "create_complete_none",
                "bytes_suspended"]
 # event-loop cases: (case, baseline impl, informational floor impl or None)
@@ -39,12 +45,17 @@ def vkey(run):
 
 
 def load_runs(results_dir):
-    runs = []
+    runs, instr = {}, {}
     for path in sorted(glob.glob(os.path.join(results_dir, "py*.json"))):
         with open(path) as f:
-            runs.append(json.load(f))
-    runs.sort(key=vkey)
-    return runs
+            data = json.load(f)
+        (instr if path.endswith(".instructions.json") else runs)[data["python_short"]] = data
+    for v, data in instr.items():
+        run = runs.setdefault(v, {"python": data["python"], "python_short": v, "cases": {},
+                                  "targets": [], "impls": data.get("impls", {}),
+                                  "no_wallclock": True})
+        run["instructions"] = data
+    return sorted(runs.values(), key=vkey)
 
 
 def fmt(v, unit):
@@ -74,23 +85,78 @@ def run_header(run):
                 m.get("cpus", "?"), run.get("duration_s", 0)))
 
 
-def values_table(run):
-    impls = [k for k in IMPL_ORDER]
-    lines = ["| case | unit | " + " | ".join(IMPL_LABELS[k] for k in impls) + " |",
-             "|---|---|" + "---:|" * len(impls)]
-    for case in TABLE_CASES:
+def values_table(run, case_list=TABLE_CASES, impls=IMPL_ORDER, units=None):
+    units = units or UNITS
+    rows = []
+    for case in case_list:
         vals = run["cases"].get(case)
-        if vals is None:
+        if not vals:
             continue
         cells = []
         for k in impls:
             v = vals.get(k)
-            s = fmt(v, UNITS[case])
-            if k == "gocoro" and v is not None:
+            s = fmt(v, units.get(case, UNITS[case]))
+            if k in ("gocoro", "gocoro_rs") and v is not None:
                 s = "**%s**" % s
             cells.append(s)
-        lines.append("| %s | %s | %s |" % (CASE_TITLES[case], UNITS[case], " | ".join(cells)))
-    return "\n".join(lines) + "\n"
+        rows.append("| %s | %s | %s |" % (CASE_TITLES[case], units.get(case, UNITS[case]),
+                                          " | ".join(cells)))
+    if not rows:
+        return ""
+    lines = ["| case | unit | " + " | ".join(IMPL_LABELS.get(k, k) for k in impls) + " |",
+             "|---|---|" + "---:|" * len(impls)]
+    return "\n".join(lines + rows) + "\n"
+
+
+def rust_table(run, units=None):
+    return values_table(run, RUST_CASES, RUST_ORDER, units)
+
+
+def rust_ratios(run):
+    rows = []
+    for case in RUST_CASES:
+        r = run.get("ratios", {}).get(case)
+        if r:
+            rows.append("| %s | %s | %s |" % (CASE_TITLES[case], *(
+                ("%.1fx" % r[p]) if p in r else "–"
+                for p in ("pyo3/gocoro_rs", "pyo3_art/gocoro_rs"))))
+    if not rows:
+        return ""
+    return "\n".join(["| case | PyO3 experimental-async / gocoro crate | pyo3-async-runtimes / "
+                      "gocoro crate |", "|---|---:|---:|"] + rows) + "\n"
+
+
+def instructions_section(run):
+    ir = run.get("instructions")
+    if not ir:
+        return ""
+    units = ir.get("units", {})
+    out = ["##### Instructions per operation (callgrind), CPython %s — %s%s\n" % (
+        ir["python"], ir.get("timestamp", "?"), (", git %s" % ir["git"]) if ir.get("git") else ""),
+        "%s.  %s\n" % (ir.get("method", ""), ir.get("valgrind", ""))]
+    out.append(values_table(ir, TABLE_CASES, IMPL_ORDER, units))
+    rt = ratios_table(ir)
+    if rt:
+        out.append("Instruction ratios (gocoro / anchor):\n")
+        out.append(rt)
+    lt = values_table(ir, IR_LOOP_CASES, IR_LOOP_IMPLS, units)
+    if lt:
+        out.append("Event-loop cases, every thread's user-space instructions (system calls and "
+                   "thread switches are not counted, so these understate the cross-thread "
+                   "baselines):\n")
+        out.append(lt)
+    rt = rust_table(ir, units)
+    if rt:
+        out.append("Rust cases (instructions, every thread):\n")
+        out.append(rt)
+        rr = rust_ratios(ir)
+        if rr:
+            out.append(rr)
+    miss = ["- %s missing: %s" % (IMPL_LABELS.get(k, k), i["reason"])
+            for k, i in ir.get("impls", {}).items() if not i.get("available")]
+    if miss:
+        out.append("\n".join(miss) + "\n")
+    return "\n".join(out)
 
 
 def loop_table(run):
@@ -143,20 +209,24 @@ def status_cell(t):
 
 
 def targets_table(runs):
+    """One row per target; per version a wall-clock column and an instruction-count column."""
     names = []
     for run in runs:
-        for t in run.get("targets", []):
+        for t in run.get("targets", []) + run.get("instructions", {}).get("targets", []):
             if t["target"] not in names:
                 names.append(t["target"])
-    hdr = "| target (ratio) | " + " | ".join("%s%s" % (r["python_short"], " (quick)" if r.get("quick") else "") for r in runs) + " |"
-    lines = [hdr, "|---|" + "---|" * len(runs)]
+    hdr = "| target (ratio) | " + " | ".join(
+        "%s time%s | %s instr" % (r["python_short"], " (quick)" if r.get("quick") else "",
+                                  r["python_short"]) for r in runs) + " |"
+    lines = [hdr, "|---|" + "---|---|" * len(runs)]
     for name in names:
         cells, ratio = [], ""
         for run in runs:
-            t = next((t for t in run.get("targets", []) if t["target"] == name), None)
-            if t:
-                ratio = t["ratio"]
-            cells.append(status_cell(t) if t else "–")
+            for src in (run.get("targets", []), run.get("instructions", {}).get("targets", [])):
+                t = next((t for t in src if t["target"] == name), None)
+                if t:
+                    ratio = t["ratio"]
+                cells.append(status_cell(t) if t else "–")
         lines.append("| %s (`%s`) | %s |" % (name, ratio, " | ".join(cells)))
     return "\n".join(lines) + "\n"
 
@@ -166,12 +236,24 @@ def write_md(runs, path):
            "### Benchmark results", "",
            "Lower is better for every value (ns per step / per create+await+complete, bytes per "
            "suspended object).  Ratios in the targets table are gocoro divided by the anchor "
-           "(or anchor / gocoro for \"x faster\" targets).  How each case is measured: "
+           "(or anchor / gocoro for \"x faster\" targets).  *time*: wall-clock, minimum of "
+           "interleaved repeats; *instr*: callgrind instructions per operation (exact, "
+           "independent of machine load; user space only).  How each case is measured: "
            "[bench/README.md](README.md).", "",
            "#### Targets", "", targets_table(runs)]
     for run in runs:
+        if run.get("no_wallclock"):
+            out.append("#### CPython %s — no wall-clock run recorded\n" % run["python"])
+            out.append(instructions_section(run))
+            continue
         out.append(run_header(run))
         out.append(values_table(run))
+        rt = rust_table(run)
+        if rt:
+            out.append(rt)
+            rr = rust_ratios(run)
+            if rr:
+                out.append(rr)
         rt = ratios_table(run)
         if rt:
             out.append("Ratios (gocoro / anchor):\n")
@@ -180,11 +262,14 @@ def write_md(runs, path):
         if lt:
             out.append(lt)
         extra = []
-        miss = ["- %s missing: %s" % (IMPL_LABELS[k], i["reason"])
+        miss = ["- %s missing: %s" % (IMPL_LABELS.get(k, k), i["reason"])
                 for k, i in run.get("impls", {}).items() if not i.get("available")]
         notes = ["- note: %s" % n for n in run.get("notes", [])]
         if extra or miss or notes:
             out.append("\n".join(extra + miss + notes) + "\n")
+        isec = instructions_section(run)
+        if isec:
+            out.append(isec)
     with open(path, "w") as f:
         f.write("\n".join(out))
 
@@ -196,6 +281,9 @@ def write_png(runs, path):
         import matplotlib.pyplot as plt
     except ImportError as exc:
         print("report: matplotlib unavailable (%s); skipping %s" % (exc, path), file=sys.stderr)
+        return False
+    runs = [r for r in runs if not r.get("no_wallclock")]
+    if not runs:
         return False
     fig, axes = plt.subplots(2, 3, figsize=(19, 10))
     versions = [r["python_short"] + (" (quick)" if r.get("quick") else "") for r in runs]

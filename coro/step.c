@@ -9,7 +9,50 @@
  */
 #include "coro/object.h"
 
+#include <pthread.h>
+
 /* ---------- Helpers ---------- */
+
+/*
+ * Delegation recurses in C: resuming a chain of gocoro objects that await each other nests one
+ * C call per level.  While the C stack pointer is in the upper half of this thread's stack the
+ * recursion needs no further guard, and checking that is a compare against a thread-local bound
+ * (no call, no shared counter).  Below that -- and on a stack whose bounds are unknown or that
+ * is not the thread's own -- Py_EnterRecursiveCall bounds it as CPython bounds C recursion.
+ * (Py_EnterRecursiveCall at every level made a 100-deep chain 1.4x slower than the same chain of
+ * async defs on 3.13: an out-of-line call each way and a read-modify-write of one counter that
+ * every level waits for.)  Initial-exec TLS: the library already uses static TLS (Go runtime).
+ */
+typedef struct {
+    uintptr_t lo;   /* lowest address of the upper half; 1 once known to be unusable */
+    uintptr_t span; /* hi - lo */
+} GcStackHalf;
+
+static _Thread_local GcStackHalf gc_stack_half __attribute__((tls_model("initial-exec")));
+
+static __attribute__((noinline)) void gc_stack_half_init(void)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    GcStackHalf h = {1, 0}; /* unknown: never roomy */
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size >= 65536) {
+            h.lo = (uintptr_t)addr + size / 2;
+            h.span = size - size / 2;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    gc_stack_half = h;
+}
+
+/* 1: recursing one more level needs no Py_EnterRecursiveCall. */
+static inline int gc_stack_roomy(void)
+{
+    if (GC_UNLIKELY(gc_stack_half.lo == 0))
+        gc_stack_half_init();
+    return (uintptr_t)__builtin_frame_address(0) - gc_stack_half.lo < gc_stack_half.span;
+}
 
 /* getattr that returns 0 with *out == NULL when the attribute is missing. */
 static int PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **out)
@@ -375,11 +418,13 @@ int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult)
             } else {
                 PyObject *val = NULL;
                 PySendResult sr;
-                if (Py_EnterRecursiveCall(" while awaiting in a gocoro object")) {
+                int counted = !gc_stack_roomy();
+                if (counted && Py_EnterRecursiveCall(" while awaiting in a gocoro object")) {
                     sr = PYGEN_ERROR;
                 } else {
                     sr = gc_delegate_send(it, Py_None, &val);
-                    Py_LeaveRecursiveCall();
+                    if (counted)
+                        Py_LeaveRecursiveCall();
                 }
                 if (sr == PYGEN_NEXT) {
                     c->await_obj = it;
@@ -481,8 +526,9 @@ int gc_send_slow(GoCoroObject *c, PyObject *arg, PyObject **presult)
     c->status = GC_RUNNING;
     if (c->await_obj != NULL) {
         PyObject *val = NULL;
-        /* a chain of native awaits recurses in C: bound it like CPython bounds C recursion */
-        if (Py_EnterRecursiveCall(" while awaiting in a gocoro object")) {
+        /* a chain of native awaits recurses in C: bounded as gc_stack_roomy() describes */
+        int counted = !gc_stack_roomy();
+        if (counted && Py_EnterRecursiveCall(" while awaiting in a gocoro object")) {
             PyObject *err = gocoro_fetch_exc();
             Py_CLEAR(c->await_obj);
             int out = gc_run(c, NULL, err, presult);
@@ -490,7 +536,8 @@ int gc_send_slow(GoCoroObject *c, PyObject *arg, PyObject **presult)
             return out;
         }
         PySendResult sr = gc_delegate_send(c->await_obj, arg, &val);
-        Py_LeaveRecursiveCall();
+        if (counted)
+            Py_LeaveRecursiveCall();
         if (sr == PYGEN_NEXT) {
             c->status = GC_SUSPENDED;
             *presult = val;
