@@ -14,7 +14,8 @@ typedef struct {
     PyObject *sendval; /* asend: value for the first send; NULL for __anext__ */
     PyObject *args;    /* athrow: the throw() arguments tuple; NULL for aclose() */
     int state;
-    int is_athrow;
+    uint8_t is_athrow;
+    uint8_t finalized; /* tp_finalize ran (CPython then flags the GC header: never recycle) */
 } AGAwaitable;
 
 /* First iteration of an async generator: record the finalizer hook, call firstiter. */
@@ -56,7 +57,7 @@ static PyObject *ag_unwrap(GoCoroObject *g, int sr, PyObject *res)
         return res;
     case GC_ITEM:
         g->ag_running_async = 0;
-        gc_set_stop_iteration(res);
+        gc_set_stop_iteration_item(res);
         Py_DECREF(res);
         return NULL;
     case PYGEN_RETURN:
@@ -79,9 +80,17 @@ static PyObject *ag_new_awaitable(GoCoroObject *g, PyObject *sendval, PyObject *
     if (g->kind == GOCORO_KIND_ASYNC_GENERATOR && ag_init_hooks(g) < 0)
         return NULL;
     GoCoroState *st = g->code->st;
-    AGAwaitable *a = PyObject_GC_New(AGAwaitable, is_athrow ? st->athrow_type : st->asend_type);
-    if (a == NULL)
-        return NULL;
+    PyTypeObject *type = is_athrow ? st->athrow_type : st->asend_type;
+    AGAwaitable *a;
+    if (st->aw_fl_len > 0) {
+        a = (AGAwaitable *)st->aw_fl[--st->aw_fl_len];
+        (void)PyObject_Init((PyObject *)a, type); /* takes a type ref */
+    } else {
+        a = PyObject_GC_New(AGAwaitable, type);
+        if (a == NULL)
+            return NULL;
+    }
+    a->finalized = 0;
     a->gen = (GoCoroObject *)Py_NewRef((PyObject *)g);
     a->sendval = sendval ? Py_NewRef(sendval) : NULL;
     a->args = args ? Py_NewRef(args) : NULL;
@@ -124,10 +133,15 @@ static void aw_dealloc(PyObject *self)
         return; /* resurrected */
 #endif
     PyObject_GC_UnTrack(self);
+    GoCoroState *st = a->gen != NULL ? a->gen->code->st : NULL;
     Py_CLEAR(a->gen);
     Py_CLEAR(a->sendval);
     Py_CLEAR(a->args);
-    PyObject_GC_Del(self);
+    /* the awaitable's type (a reference taken at creation) keeps the module, so st, alive */
+    if (st != NULL && !a->finalized && !st->closing && st->aw_fl_len < AW_FL_DEPTH)
+        st->aw_fl[st->aw_fl_len++] = self;
+    else
+        PyObject_GC_Del(self);
     Py_DECREF(tp);
 }
 
@@ -141,13 +155,16 @@ static int aw_traverse(PyObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-static PyObject *asend_send(PyObject *self, PyObject *arg)
+/* asend()/__anext__() awaitable: one resumption, as PyIter_Send reports it: PYGEN_NEXT (a value
+ * for the event loop), PYGEN_RETURN (*presult is the generator's next item: the awaitable's
+ * result, no StopIteration needed) or PYGEN_ERROR. */
+static PySendResult asend_step(AGAwaitable *a, PyObject *arg, PyObject **presult)
 {
-    AGAwaitable *a = (AGAwaitable *)self;
     GoCoroObject *g = a->gen;
+    *presult = NULL;
     if (a->state == AW_CLOSED) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited __anext__()/asend()");
-        return NULL;
+        return PYGEN_ERROR;
     }
     if (a->state == AW_INIT) {
         if (g->ag_running_async) {
@@ -155,7 +172,7 @@ static PyObject *asend_send(PyObject *self, PyObject *arg)
             a->state = AW_CLOSED;
 #endif
             PyErr_SetString(PyExc_RuntimeError, "anext(): asynchronous generator is already running");
-            return NULL;
+            return PYGEN_ERROR;
         }
         if (arg == NULL || arg == Py_None)
             arg = a->sendval ? a->sendval : Py_None;
@@ -166,12 +183,39 @@ static PyObject *asend_send(PyObject *self, PyObject *arg)
     g->ag_running_async = 1;
     PyObject *res = NULL;
     int sr = gc_send_impl(g, arg, &res);
-    res = ag_unwrap(g, sr, res);
-    if (res == NULL) {
+    if (GC_LIKELY(sr == GC_ITEM)) {
         g->ag_running_async = 0;
         a->state = AW_CLOSED;
+        *presult = res;
+        return PYGEN_RETURN;
     }
-    return res;
+    if (sr == PYGEN_NEXT) {
+        *presult = res;
+        return PYGEN_NEXT;
+    }
+    (void)ag_unwrap(g, sr, res); /* sets StopAsyncIteration or keeps the error */
+    g->ag_running_async = 0;
+    a->state = AW_CLOSED;
+    return PYGEN_ERROR;
+}
+
+/* am_send: how `await` drives the awaitable on 3.10/3.11 (an item costs no StopIteration). */
+static PySendResult asend_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+{
+    return asend_step((AGAwaitable *)self, arg, presult);
+}
+
+static PyObject *asend_send(PyObject *self, PyObject *arg)
+{
+    PyObject *res;
+    PySendResult sr = asend_step((AGAwaitable *)self, arg, &res);
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        gc_set_stop_iteration_item(res);
+        Py_DECREF(res);
+    }
+    return NULL;
 }
 
 static PyObject *asend_iternext(PyObject *self) { return asend_send(self, NULL); }
@@ -194,8 +238,6 @@ static PyObject *asend_throw(PyObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited __anext__()/asend()");
         return NULL;
     }
-    if (gc_warn_throw_signature("throw", nargs) < 0)
-        return NULL;
 #if PY_VERSION_HEX >= 0x030D0000
     if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
         if (a->gen->ag_running_async) {
@@ -207,6 +249,14 @@ static PyObject *asend_throw(PyObject *self, PyObject *const *args, Py_ssize_t n
         a->gen->ag_running_async = 1;
     }
 #endif
+    /* 3.13 warns only once the awaitable started (and the generator was not running) */
+    if (gc_warn_throw_signature("throw", nargs) < 0) {
+#if PY_VERSION_HEX >= 0x030D0000
+        a->gen->ag_running_async = 0;
+        a->state = AW_CLOSED;
+#endif
+        return NULL;
+    }
     int sr;
     PyObject *res = NULL;
     ag_throw_into(a->gen, args, nargs, 1, &sr, &res);
@@ -253,6 +303,7 @@ static PyObject *aw_close(PyObject *self, PyObject *unused)
 static void aw_finalize(PyObject *self)
 {
     AGAwaitable *a = (AGAwaitable *)self;
+    a->finalized = 1;
     if (a->state != AW_INIT)
         return;
     PyObject *saved = gocoro_fetch_exc();
@@ -359,8 +410,6 @@ static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited aclose()/athrow()");
         return NULL;
     }
-    if (gc_warn_throw_signature("throw", nargs) < 0)
-        return NULL;
 #if PY_VERSION_HEX >= 0x030D0000
     if (a->state == AW_INIT) { /* 3.13: throw() starts the awaitable like send() does */
         if (g->ag_running_async) {
@@ -374,6 +423,14 @@ static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t 
         g->ag_running_async = 1;
     }
 #endif
+    /* 3.13 warns only once the awaitable started (and the generator was not running) */
+    if (gc_warn_throw_signature("throw", nargs) < 0) {
+#if PY_VERSION_HEX >= 0x030D0000
+        g->ag_running_async = 0;
+        a->state = AW_CLOSED;
+#endif
+        return NULL;
+    }
     int sr;
     PyObject *res = NULL;
     ag_throw_into(g, args, nargs, 1, &sr, &res);
@@ -445,6 +502,17 @@ static PyMethodDef athrow_methods[] = {
 
 static PyObject *aw_await(PyObject *self) { return Py_NewRef(self); }
 
+/* CPython's reprs for these awaitables */
+static PyObject *asend_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<async_generator_asend object at %p>", self);
+}
+
+static PyObject *athrow_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<async_generator_athrow object at %p>", self);
+}
+
 #if PY_VERSION_HEX >= 0x030D0000
 #define AW_FINALIZE_SLOT {Py_tp_finalize, aw_finalize},
 #else
@@ -457,6 +525,8 @@ static PyType_Slot asend_slots[] = {
     {Py_tp_traverse, aw_traverse},
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, asend_iternext},
+    {Py_am_send, asend_am_send},
+    {Py_tp_repr, asend_repr},
     AW_FINALIZE_SLOT
     {Py_tp_methods, asend_methods},
     {0, NULL}};
@@ -474,6 +544,7 @@ static PyType_Slot athrow_slots[] = {
     {Py_tp_traverse, aw_traverse},
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, athrow_iternext},
+    {Py_tp_repr, athrow_repr},
     AW_FINALIZE_SLOT
     {Py_tp_methods, athrow_methods},
     {0, NULL}};
@@ -499,6 +570,7 @@ static PyMethodDef ag_methods[] = {
     {"athrow", ag_athrow, METH_VARARGS, "athrow(value)\nathrow(type[,value[,tb]])\n\nraise exception in generator."},
     {"aclose", ag_aclose, METH_NOARGS, "aclose() -> raise GeneratorExit inside generator."},
     {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"}, /* as types.AsyncGeneratorType */
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef ag_getset[] = {

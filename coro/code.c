@@ -173,17 +173,27 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
                      init_size, n, code->spec.name);
         return NULL;
     }
+    PyObject *origin = NULL; /* cr_origin (sys.set_coroutine_origin_tracking_depth) */
+    if (GC_UNLIKELY(PyThreadState_Get()->coroutine_origin_tracking_depth > 0) &&
+        code->spec.kind == GOCORO_KIND_COROUTINE) {
+        origin = gc_compute_origin(PyThreadState_Get()->coroutine_origin_tracking_depth);
+        if (origin == NULL)
+            return NULL;
+    }
     GoCoroState *st = code->st;
     PyTypeObject *type = st->kind_types[code->spec.kind];
     if (GC_UNLIKELY(type == NULL)) {
+        Py_XDECREF(origin);
         PyErr_Format(PyExc_RuntimeError,
                      "GoCoro_New: the gocoro module of the interpreter that prepared '%s' is gone",
                      code->spec.name);
         return NULL;
     }
     GoCoroObject *c = gc_alloc(st, type, n);
-    if (c == NULL)
+    if (c == NULL) {
+        Py_XDECREF(origin);
         return NULL;
+    }
     c->code = (GoCoroCode *)Py_NewRef((PyObject *)code);
     c->await_obj = NULL;
     c->weakreflist = NULL;
@@ -193,7 +203,7 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
     c->cleared = 0;
     c->kind = (uint8_t)code->spec.kind;
     c->ag_hooks_inited = c->ag_running_async = c->ag_closed = c->finalized = 0;
-    c->ag_finalizer = NULL;
+    c->cr_origin = origin; /* (the same field as ag_finalizer, NULL for other kinds) */
     if (n != 0) {
         if (init != NULL)
             memcpy(c->state, init, n);

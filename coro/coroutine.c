@@ -25,6 +25,9 @@ static PyMethodDef gc_methods[] = {
      "iterated value or raise StopIteration."},
     {"close", gc_close_method, METH_NOARGS, "close() -> raise GeneratorExit inside coroutine."},
     {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+#if PY_VERSION_HEX >= 0x030D0000 /* as types.CoroutineType */
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
+#endif
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef gc_getset[] = {
@@ -34,7 +37,8 @@ static PyGetSetDef gc_getset[] = {
     {"cr_suspended", gc_get_suspended, NULL, NULL, NULL},
     {"cr_await", gc_get_await, NULL, "object being awaited on, or None", NULL},
     {"cr_frame", gc_get_frame, NULL, "None once finished, else a frame naming the native code", NULL},
-    {"cr_origin", gc_get_none, NULL, NULL, NULL},
+    {"cr_origin", gc_get_origin, NULL,
+     "where the coroutine was created (sys.set_coroutine_origin_tracking_depth), or None", NULL},
     {"cr_code", gc_get_code, NULL, "an empty code object naming the native function", NULL},
 #if PY_VERSION_HEX >= 0x030F0000
     {"cr_state", gc_get_state, NULL, "current state as a string", "CORO"},

@@ -28,6 +28,9 @@ static PyMethodDef gen_methods[] = {
      "value or raise StopIteration."},
     {"close", gc_close_method, METH_NOARGS, "close() -> raise GeneratorExit inside generator."},
     {"__sizeof__", gc_sizeof, METH_NOARGS, NULL},
+#if PY_VERSION_HEX >= 0x030D0000 /* as types.GeneratorType */
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585"},
+#endif
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef gen_getset[] = {

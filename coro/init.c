@@ -96,6 +96,8 @@ void gocoro_coro_state_clear(GoCoroState *st)
             PyObject_GC_Del(st->obj_fl[b][--st->obj_fl_len[b]]);
     while (st->wr_fl_len > 0)
         PyObject_GC_Del(st->wr_fl[--st->wr_fl_len]);
+    while (st->aw_fl_len > 0)
+        PyObject_GC_Del(st->aw_fl[--st->aw_fl_len]);
     for (int k = 0; k < 5; k++)
         st->kind_types[k] = NULL;
     Py_CLEAR(st->coroutine_type);

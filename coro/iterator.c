@@ -17,11 +17,18 @@ static PyObject *it_iternext(PyObject *self)
     c->status = GC_RUNNING;
     PyObject *res = NULL;
     int r = c->code->spec.step(self, c->state, Py_None, NULL, &res);
-    if (r == GOCORO_NEXT && res != NULL) {
+    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
         c->status = GC_SUSPENDED;
         return res;
     }
     c->status = GC_CLOSED;
+    if (r != GOCORO_ERROR && PyErr_Occurred()) {
+        Py_XDECREF(res);
+        gc_misuse_with_exception(c, r);
+        _PyTraceback_Add(c->code->spec.name, c->code->filename_c, (int)c->code->spec.firstlineno);
+        gc_release(c);
+        return NULL;
+    }
     if (r == GOCORO_RETURN) {
         if (res != NULL && res != Py_None)
             gc_set_stop_iteration(res); /* the return value becomes StopIteration.value */

@@ -17,6 +17,32 @@ void gc_write_unraisable(const char *doing, PyObject *obj)
 #endif
 }
 
+/* "coroutine ... was never awaited"; with a recorded cr_origin, through the warnings module's
+ * formatter as CPython does (it appends "Coroutine created at ..."). */
+static void gc_warn_never_awaited(GoCoroObject *c)
+{
+    PyObject *self = (PyObject *)c;
+    if (c->cr_origin != NULL) {
+        PyObject *warnings = PyImport_ImportModule("warnings");
+        PyObject *res = NULL;
+        if (warnings != NULL) {
+            res = PyObject_CallMethod(warnings, "_warn_unawaited_coroutine", "O", self);
+            Py_DECREF(warnings);
+        }
+        if (res != NULL) {
+            Py_DECREF(res);
+            return;
+        }
+        if (!PyErr_ExceptionMatches(PyExc_RuntimeWarning)) {
+            gc_write_unraisable("finalizing coroutine", self);
+            return;
+        }
+        PyErr_Clear(); /* the warning was raised as an error: report it like the plain case */
+    }
+    if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited", gc_qualname(c)) < 0)
+        gc_write_unraisable("finalizing coroutine", self);
+}
+
 void gc_finalize(PyObject *self)
 {
     GoCoroObject *c = (GoCoroObject *)self;
@@ -32,11 +58,8 @@ void gc_finalize(PyObject *self)
         else
             Py_DECREF(res);
     } else if (c->status == GC_CREATED) {
-        if (c->kind == GOCORO_KIND_COROUTINE) {
-            if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited",
-                                 gc_qualname(c)) < 0)
-                gc_write_unraisable("finalizing coroutine", self);
-        }
+        if (c->kind == GOCORO_KIND_COROUTINE)
+            gc_warn_never_awaited(c);
     } else {
         PyObject *res = gc_close_method(self, NULL);
         if (res == NULL)
@@ -155,7 +178,40 @@ PyObject *gc_get_await(PyObject *self, void *closure)
     return Py_NewRef(yf ? yf : Py_None);
 }
 
-PyObject *gc_get_none(PyObject *self, void *closure) { Py_RETURN_NONE; }
+/* cr_origin: recorded at creation while sys.set_coroutine_origin_tracking_depth() > 0. */
+PyObject *gc_get_origin(PyObject *self, void *closure)
+{
+    GoCoroObject *c = (GoCoroObject *)self;
+    return Py_NewRef(c->cr_origin != NULL ? c->cr_origin : Py_None);
+}
+
+/* ((filename, lineno, function), ...) of the `depth` innermost Python frames, innermost first,
+ * as CPython records them for coroutines it creates. */
+PyObject *gc_compute_origin(int depth)
+{
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+    Py_XINCREF(f);
+    while (f != NULL && PyList_GET_SIZE(list) < depth) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *info = Py_BuildValue("(OiO)", code->co_filename, PyFrame_GetLineNumber(f), code->co_name);
+        Py_DECREF(code);
+        if (info == NULL || PyList_Append(list, info) < 0) {
+            Py_XDECREF(info);
+            Py_DECREF(f);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(info);
+        Py_SETREF(f, PyFrame_GetBack(f));
+    }
+    Py_XDECREF(f);
+    PyObject *t = PyList_AsTuple(list);
+    Py_DECREF(list);
+    return t;
+}
 
 #if PY_VERSION_HEX >= 0x030F0000
 /* "CORO_SUSPENDED", ...: what inspect.getcoroutinestate() and friends return since 3.15. */

@@ -59,7 +59,10 @@ typedef struct {
     uint8_t ag_closed;         /* async generators: aclose() started or exhausted */
     uint8_t finalized;         /* tp_finalize ran (CPython then flags the GC header: never recycle) */
     uint8_t pad[1];
-    PyObject *ag_finalizer;    /* async generators: sys.get_asyncgen_hooks().finalizer */
+    union {
+        PyObject *ag_finalizer; /* async generators: sys.get_asyncgen_hooks().finalizer */
+        PyObject *cr_origin;    /* coroutines: where it was created, or NULL */
+    };
     _Alignas(16) unsigned char state[];
 } GoCoroObject;
 
@@ -93,11 +96,16 @@ static inline PyObject *gc_name(GoCoroObject *c)
 
 /* Raise StopIteration carrying `value` as its value (CPython's return-value protocol). */
 GOCORO_HIDDEN void gc_set_stop_iteration(PyObject *value);
+/* The same for an async generator item delivered by an asend()/athrow() awaitable. */
+GOCORO_HIDDEN void gc_set_stop_iteration_item(PyObject *value);
 /* Drop everything the finished object owns (idempotent). */
 GOCORO_HIDDEN void gc_release(GoCoroObject *c);
 /* Handle a step result `r` (with its `res`), stepping again while awaitables finish at once. */
 GOCORO_HIDDEN __attribute__((noinline)) int gc_after_step(GoCoroObject *c, int r, PyObject *res,
                                                           PyObject **presult);
+/* A step returned `r` (anything but GOCORO_ERROR) with an exception set: replace it with a
+ * SystemError naming the misuse, the stray exception as its cause. */
+GOCORO_HIDDEN void gc_misuse_with_exception(GoCoroObject *c, int r);
 /* Resume with `arg` (send) when the fast path does not apply.  PYGEN_* or GC_ITEM. */
 GOCORO_HIDDEN __attribute__((noinline)) int gc_send_slow(GoCoroObject *c, PyObject *arg,
                                                          PyObject **presult);
@@ -120,7 +128,7 @@ static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presul
         c->status = GC_RUNNING;
         PyObject *res = NULL;
         int r = c->code->spec.step((PyObject *)c, c->state, arg, NULL, &res);
-        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL)) {
+        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
             c->status = GC_SUSPENDED;
             *presult = res;
             return PYGEN_NEXT;
@@ -148,7 +156,9 @@ GOCORO_HIDDEN int gc_set_qualname(PyObject *self, PyObject *value, void *closure
 GOCORO_HIDDEN PyObject *gc_get_running(PyObject *self, void *closure);
 GOCORO_HIDDEN PyObject *gc_get_suspended(PyObject *self, void *closure);
 GOCORO_HIDDEN PyObject *gc_get_await(PyObject *self, void *closure);
-GOCORO_HIDDEN PyObject *gc_get_none(PyObject *self, void *closure);
+GOCORO_HIDDEN PyObject *gc_get_origin(PyObject *self, void *closure);
+/* cr_origin for a coroutine created now: the `depth` innermost Python frames.  New ref / NULL. */
+GOCORO_HIDDEN PyObject *gc_compute_origin(int depth);
 #if PY_VERSION_HEX >= 0x030F0000
 /* 3.15's cr_state / gi_state / ag_state; the getset closure is the prefix ("CORO", ...). */
 GOCORO_HIDDEN PyObject *gc_get_state(PyObject *self, void *prefix);

@@ -72,8 +72,59 @@ static int PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, 
 }
 
 /* Equivalent of CPython's StopIteration-with-value protocol for return values. */
+#if PY_VERSION_HEX >= 0x030C0000
+/* 3.12+ instantiates every exception it raises, and `await` takes an awaitable's result only
+ * from StopIteration (tp_iternext): build StopIteration(value) directly, exactly as
+ * BaseException_new and StopIteration_init would (args, value, everything else empty), instead
+ * of calling the type (about 40% of the cost of an `async for` item).  0, or -1 with
+ * MemoryError. */
+static int gc_raise_stop_iteration_direct(PyObject *value, int none_as_arg)
+{
+    PyTypeObject *t = (PyTypeObject *)PyExc_StopIteration;
+    PyObject *args = value == Py_None && !none_as_arg ? PyTuple_New(0) : PyTuple_Pack(1, value);
+    if (args == NULL)
+        return -1;
+    PyStopIterationObject *e = (PyStopIterationObject *)t->tp_alloc(t, 0);
+    if (e == NULL) {
+        Py_DECREF(args);
+        return -1;
+    }
+    e->args = args;
+    e->value = Py_NewRef(value);
+    PyErr_SetRaisedException((PyObject *)e);
+    return 0;
+}
+#endif
+
+void gc_set_stop_iteration_item(PyObject *value)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14+ raises StopIteration(item) for async generator items without implicit chaining */
+    (void)gc_raise_stop_iteration_direct(value, 1);
+#else
+    gc_set_stop_iteration(value);
+#endif
+}
+
 void gc_set_stop_iteration(PyObject *value)
 {
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14+: a return value other than None becomes StopIteration(value) without implicit
+     * chaining; None still goes through PyErr_SetNone */
+    if (value != Py_None) {
+        (void)gc_raise_stop_iteration_direct(value, 1);
+        return;
+    }
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    /* while an exception is being handled, PyErr_SetObject also makes it the __context__ */
+    PyObject *handled = PyErr_GetHandledException();
+    if (GC_LIKELY(handled == NULL)) {
+        (void)gc_raise_stop_iteration_direct(value, 0);
+        return;
+    }
+    Py_DECREF(handled);
+#endif
     if (value == Py_None) {
         PyErr_SetNone(PyExc_StopIteration);
         return;
@@ -121,6 +172,48 @@ static void gc_finish_error(GoCoroObject *c)
 
 /* ---------- Delegation ---------- */
 
+/* The getter behind CPython coroutines' `cr_await` descriptor, looked up once: calling it
+ * directly costs a few instructions where a lookup by name costs about a thousand.  A C
+ * function of libpython, the same in every interpreter. */
+static getter gc_cr_await_get = NULL;
+
+static int gc_coro_is_awaited(PyObject *o)
+{
+    if (GC_UNLIKELY(gc_cr_await_get == NULL)) {
+        /* the class attribute is the descriptor itself */
+        PyObject *d = PyObject_GetAttrString((PyObject *)&PyCoro_Type, "cr_await");
+        if (d == NULL)
+            return -1;
+        if (!PyObject_TypeCheck(d, &PyGetSetDescr_Type) ||
+            ((PyGetSetDescrObject *)d)->d_getset->get == NULL) {
+            Py_DECREF(d);
+            PyErr_SetString(PyExc_SystemError, "gocoro: coroutine type has no cr_await getter");
+            return -1;
+        }
+        gc_cr_await_get = ((PyGetSetDescrObject *)d)->d_getset->get;
+        Py_DECREF(d); /* the static type keeps it alive */
+    }
+    PyObject *yf = gc_cr_await_get(o, NULL);
+    if (yf == NULL)
+        return -1;
+    int busy = yf != Py_None;
+    Py_DECREF(yf);
+    return busy;
+}
+
+/* A generator made by a @types.coroutine function (its code has CO_ITERABLE_COROUTINE). */
+static int gc_gen_is_coroutine(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyCodeObject *code = PyGen_GetCode((PyGenObject *)o);
+    int flags = code->co_flags;
+    Py_DECREF(code);
+#else
+    int flags = ((PyCodeObject *)((PyGenObject *)o)->gi_code)->co_flags;
+#endif
+    return (flags & CO_ITERABLE_COROUTINE) != 0;
+}
+
 /* CPython's rules for `await obj`: returns the iterator to drive, new reference. */
 static PyObject *gc_awaitable_iter(PyObject *o)
 {
@@ -133,27 +226,17 @@ static PyObject *gc_awaitable_iter(PyObject *o)
         return Py_NewRef(o);
     }
     if (PyCoro_CheckExact(o)) {
-        PyObject *yf = PyObject_GetAttrString(o, "cr_await");
-        if (yf == NULL)
+        int busy = gc_coro_is_awaited(o);
+        if (busy < 0)
             return NULL;
-        int busy = yf != Py_None;
-        Py_DECREF(yf);
         if (busy) {
             PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
             return NULL;
         }
         return Py_NewRef(o);
     }
-    if (PyGen_CheckExact(o)) {
-        /* generator-based coroutines (@types.coroutine) are awaitable */
-        PyObject *code = PyObject_GetAttrString(o, "gi_code");
-        if (code == NULL)
-            return NULL;
-        int ok = PyCode_Check(code) && (((PyCodeObject *)code)->co_flags & CO_ITERABLE_COROUTINE);
-        Py_DECREF(code);
-        if (ok)
-            return Py_NewRef(o);
-    }
+    if (PyGen_CheckExact(o) && gc_gen_is_coroutine(o)) /* @types.coroutine generators */
+        return Py_NewRef(o);
     if (t->tp_as_async != NULL && t->tp_as_async->am_await != NULL) {
         PyObject *res = t->tp_as_async->am_await(o);
         if (res == NULL)
@@ -209,6 +292,40 @@ static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObjec
     return PyIter_Send(it, arg, res);
 }
 
+/* Step with an exception thrown in: like an `except` block around the resumed yield, `thrown`
+ * is the exception being handled while the step runs (sys.exception() returns it, and an
+ * exception the step raises gets it as __context__).  The step sees its own entry on the
+ * thread's handled-exception stack, as a generator frame does. */
+static __attribute__((noinline)) int gc_step_thrown(GoCoroObject *c, PyObject *thrown, PyObject **res)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    _PyErr_StackItem item;
+    memset(&item, 0, sizeof item);
+#if PY_VERSION_HEX < 0x030B0000
+    item.exc_type = Py_NewRef((PyObject *)Py_TYPE(thrown));
+    item.exc_traceback = PyException_GetTraceback(thrown);
+#endif
+    item.exc_value = Py_NewRef(thrown);
+    item.previous_item = ts->exc_info;
+    ts->exc_info = &item;
+    int r = c->code->spec.step((PyObject *)c, c->state, NULL, thrown, res);
+    ts->exc_info = item.previous_item;
+#if PY_VERSION_HEX < 0x030B0000
+    Py_XDECREF(item.exc_type);
+    Py_XDECREF(item.exc_traceback);
+#endif
+    Py_XDECREF(item.exc_value);
+    return r;
+}
+
+/* Call step with exactly one of sent/thrown. */
+static inline int gc_call_step(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **res)
+{
+    if (GC_LIKELY(thrown == NULL))
+        return c->code->spec.step((PyObject *)c, c->state, sent, NULL, res);
+    return gc_step_thrown(c, thrown, res);
+}
+
 /*
  * Run step until it yields or finishes.  status must be GC_RUNNING.  `sent`/`thrown` are
  * borrowed.  Sets status to SUSPENDED or CLOSED before returning.  The plain "yield a value"
@@ -217,8 +334,8 @@ static inline PySendResult gc_delegate_send(PyObject *it, PyObject *arg, PyObjec
 static inline int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyObject **presult)
 {
     PyObject *res = NULL;
-    int r = c->code->spec.step((PyObject *)c, c->state, sent, thrown, &res);
-    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL)) {
+    int r = gc_call_step(c, sent, thrown, &res);
+    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
         c->status = GC_SUSPENDED;
         *presult = res;
         return PYGEN_NEXT;
@@ -226,11 +343,44 @@ static inline int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyOb
     return gc_after_step(c, r, res, presult);
 }
 
+static const char *gc_code_name(int r)
+{
+    switch (r) {
+    case GOCORO_RETURN: return "GOCORO_RETURN";
+    case GOCORO_NEXT: return "GOCORO_NEXT";
+    case GOCORO_AWAIT: return "GOCORO_AWAIT";
+    case GOCORO_ITEM: return "GOCORO_ITEM";
+    default: return NULL;
+    }
+}
+
+void gc_misuse_with_exception(GoCoroObject *c, int r)
+{
+    PyObject *cause = gocoro_fetch_exc();
+    const char *what = gc_code_name(r);
+    if (what != NULL)
+        PyErr_Format(PyExc_SystemError, "gocoro: step of '%s' returned %s with an exception set",
+                     c->code->spec.name, what);
+    else
+        PyErr_Format(PyExc_SystemError,
+                     "gocoro: step of '%s' returned invalid code %d with an exception set",
+                     c->code->spec.name, r);
+    PyObject *se = gocoro_fetch_exc();
+    PyException_SetCause(se, Py_NewRef(cause));
+    PyException_SetContext(se, cause);
+    gocoro_restore_exc(se);
+}
+
 /* Handle a step result `r` (with its `res`), stepping again while awaitables finish at once. */
 int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult)
 {
     for (;;) {
         PyObject *sent = NULL, *thrown = NULL;
+        if (GC_UNLIKELY(r != GOCORO_ERROR && PyErr_Occurred())) {
+            Py_XDECREF(res);
+            gc_misuse_with_exception(c, r);
+            goto error;
+        }
         switch (r) {
         case GOCORO_NEXT:
             if (res == NULL)
@@ -253,18 +403,6 @@ int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult)
             *presult = res;
             return GC_ITEM;
         case GOCORO_RETURN:
-            if (GC_UNLIKELY(PyErr_Occurred())) {
-                Py_XDECREF(res);
-                PyObject *cause = gocoro_fetch_exc();
-                PyErr_Format(PyExc_SystemError,
-                             "gocoro: step of '%s' returned GOCORO_RETURN with an exception set",
-                             c->code->spec.name);
-                PyObject *se = gocoro_fetch_exc();
-                PyException_SetCause(se, Py_NewRef(cause));
-                PyException_SetContext(se, cause);
-                gocoro_restore_exc(se);
-                goto error;
-            }
             c->status = GC_CLOSED;
             gc_release(c);
             *presult = res != NULL ? res : Py_NewRef(Py_None);
@@ -302,7 +440,7 @@ int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult)
             }
             /* the awaitable finished at once: step again with its outcome */
             res = NULL;
-            r = c->code->spec.step((PyObject *)c, c->state, sent, thrown, &res);
+            r = gc_call_step(c, sent, thrown, &res);
             Py_XDECREF(sent);
             Py_XDECREF(thrown);
             continue;

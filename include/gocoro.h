@@ -37,7 +37,11 @@
  *   thrown  borrowed exception *instance* thrown into the object (by throw(), close() ->
  *           GeneratorExit, task cancellation -> CancelledError, or raised by the awaitable
  *           given with AWAIT); the error indicator is *not* set.  To let it propagate, return
- *           GoCoro_Rethrow(thrown); to swallow it, just carry on.
+ *           GoCoro_Rethrow(thrown); to swallow it, just carry on.  Never on the first step:
+ *           throwing into (or closing) an object that never started raises (or closes) without
+ *           calling step, as for an async def.  While the step runs, `thrown` is the exception
+ *           being handled, as in an `except` block: sys.exception() returns it, and an
+ *           exception the step raises instead gets it as __context__ automatically.
  *   result  out: a NEW reference, see the return codes.
  *
  * Return codes (GOCORO_RETURN/ERROR/NEXT mirror CPython's PySendResult):
@@ -46,16 +50,23 @@
  *   GOCORO_AWAIT   *result is an awaitable; the library drives it exactly like `await` (it gets
  *                  cr_await, send/throw/close are forwarded) and the next step receives its
  *                  return value as `sent` or its exception as `thrown`.
- *   GOCORO_RETURN  finished; *result is the return value (StopIteration.value).
+ *   GOCORO_RETURN  finished; *result is the return value (StopIteration.value).  The library
+ *                  takes *result first, then calls `clear`.
  *   GOCORO_ERROR   finished with the Python exception that is set; a *result set anyway is
  *                  released.  A StopIteration raised here becomes RuntimeError (PEP 479;
  *                  also StopAsyncIteration in async generators), and the traceback gains a
  *                  frame naming the spec's name, filename and line.
  *   GOCORO_ITEM    async generators/iterators only: *result is the next item (`yield` in an
  *                  async def).
- * Misuse is reported, never crashes: ERROR without an exception, NEXT/AWAIT/ITEM without a
- * result, RETURN with an exception set, or an unknown code raise SystemError.  A NULL result
- * with RETURN means None.
+ * Misuse is reported at once, never crashes or leaks into later code: ERROR without an
+ * exception, NEXT/AWAIT/ITEM without a result, any code but ERROR with an exception set (that
+ * exception becomes the SystemError's __cause__), or an unknown code raise SystemError from the
+ * step.  A NULL result with RETURN means None.
+ *
+ * A finished object (RETURN, ERROR, or closed) is never stepped again; its state memory stays
+ * readable (GoCoro_GetState) until the object is freed, holding what `clear` left in it.
+ * On CPython 3.12+, throw()/athrow() with the (type, value, traceback) signature warn
+ * DeprecationWarning as CPython's own objects do; the single-argument form does not.
  *
  * A step must not call back into its own object (that raises "... already executing").
  * All callbacks run with the GIL held.
@@ -89,7 +100,8 @@ extern "C" {
                                           with sent=None and never thrown into; NEXT = item,
                                           RETURN = end (a non-None result becomes
                                           StopIteration.value); an ERROR with StopIteration
-                                          set simply ends iteration (no PEP 479 here) */
+                                          set simply ends iteration, that exception (and its
+                                          value) reaching the caller (no PEP 479 here) */
 #define GOCORO_KIND_ASYNC_GENERATOR 3u /* gocoro.AsyncGenerator: __anext__/asend/athrow/aclose;
                                           ITEM is `yield`, NEXT yields to the event loop,
                                           AWAIT is `await`, RETURN ends (value ignored);
@@ -310,8 +322,10 @@ GoCoroWaker *GoCoro_WakerNew(void);
  * that arrives with nobody waiting is remembered for the next wait, never lost and never
  * delivered to a dead wait.  Re-armable: after a wake was consumed, a new wait waits for the
  * next wake.  One waiter at a time (RuntimeError when a second one starts while the first is
- * still waiting).  NULL with an exception set on error (RuntimeError once the event loop is
- * closed / the trio run ended, or on another thread). */
+ * still waiting).  The awaitable holds its own reference to w: the caller keeps (and must
+ * eventually release) its own, and may release it right after this call.  NULL with an
+ * exception set on error (RuntimeError once the event loop is closed / the trio run ended, or
+ * on another thread). */
 GoCoroPyObject *GoCoro_WakerWait(GoCoroWaker *w);
 /* ANY thread, GIL not needed (holding it is fine).  Wake the waker: idempotent until the wake
  * is consumed (several wakes before the waiter runs resume it once).  Lock-free; never blocks;

@@ -59,6 +59,7 @@ ensure_tools() {
   command -v gcc >/dev/null || missing+=(gcc)
   command -v g++ >/dev/null || missing+=(g++)
   command -v pkg-config >/dev/null || missing+=(pkg-config)  # tests of gocoro.pc
+  command -v valgrind >/dev/null || missing+=(valgrind)   # the waker memcheck scenario
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -251,8 +252,9 @@ run_tests() {
   while IFS= read -r line; do
     v=${line%%:*}
     log "pytest on Python $v"
+    # an exception reported as unraisable inside a test fails that test
     PYTHONPATH="$(pypath_for "$v")" "$ROOT/.venv/py$v/bin/python" -m pytest -q -p no:cacheprovider \
-      "$ROOT/tests" "$@" || rc=1
+      -W error::pytest.PytestUnraisableExceptionWarning "$ROOT/tests" "$@" || rc=1
   done < <(find_pythons)
   # CPython 3.14/3.15 in the sid chroot (scripts/sid.sh), when it is provisioned
   if [ -z "${GOCORO_IN_SID:-}" ] && bash "$ROOT/scripts/sid.sh" status >/dev/null 2>&1; then

@@ -26,6 +26,7 @@
 #define GC_FL_BUCKETS (GC_FL_MAX_STATE / 16 + 1) /* one bucket per 16 bytes of state */
 #define GC_FL_DEPTH 64                           /* objects kept per bucket */
 #define WR_FL_DEPTH 32                           /* coroutine wrappers kept */
+#define AW_FL_DEPTH 16                           /* asend/athrow awaitables kept */
 
 struct gc_hub;
 
@@ -53,6 +54,9 @@ typedef struct GoCoroState {
     int obj_fl_len[GC_FL_BUCKETS];
     PyObject *wr_fl[WR_FL_DEPTH];  /* recycled coroutine wrappers */
     int wr_fl_len;
+    PyObject *aw_fl[AW_FL_DEPTH];  /* recycled asend/athrow awaitables (`async for` makes one
+                                      per item), untracked, no type ref */
+    int aw_fl_len;
 
     /* ---- waker/ ---- */
     PyTypeObject *hubowner_type, *trioabort_type;

@@ -103,18 +103,105 @@ def _log(log, item):
 
 
 async def program(ops, log, holder):
-    pc = 0
-    handler = None
-    target = 0
-    caught = None
+    # registers: [pc, handler, target, caught]
+    r = [0, None, 0, None]
     n = len(ops)
-    while pc < n:
-        op = ops[pc]
-        pc += 1
+
+    def fetch():
+        op = ops[r[0]]
+        r[0] += 1
         if not isinstance(op, tuple) or not op or not isinstance(op[0], str):
             raise TypeError(f"bad op {op!r}")
-        name = op[0]
-        a = op[1:]
+        return op[0], op[1:]
+
+    def catch(e):
+        """An exception arrived at a suspension point: True if the handler took it."""
+        if r[1] is not None and isinstance(e, r[1]):
+            _log(log, ("caught", type(e).__name__, str(e)))
+            r[3] = e
+            r[1] = None
+            r[0] = r[2]
+            return True
+        return False
+
+    def plain_until_suspension():
+        """Run non-suspending ops up to the next suspension point (or the end).  Called inside
+        the `except` block of a caught exception: like a native step, which runs with the
+        thrown exception as the handled one until it suspends or finishes."""
+        while r[0] < n:
+            name, a = ops[r[0]][0], ops[r[0]][1:]
+            if name in _SUSPENDING:
+                return None
+            r[0] += 1
+            res = plain(name, a)
+            if res is not None:
+                return res
+        return (_RETURN, None)
+
+    def plain(name, a):
+        if name == "return":
+            return (_RETURN, a[0])
+        elif name == "raise":
+            raise a[0](*a[1:])
+        elif name == "stopiteration":
+            raise StopIteration(*a)
+        elif name == "panic":
+            raise gocoro.PanicException(a[0])
+        elif name == "try":
+            r[1] = BaseException if a[0] is None else a[0]
+            r[2] = a[1]
+        elif name == "endtry":
+            r[1] = None
+        elif name == "rethrow":
+            if r[3] is None:
+                raise AssertionError("rethrow without a caught exception")
+            raise r[3]
+        elif name == "goto":
+            r[0] = a[0]
+        elif name == "log":
+            _log(log, a[0])
+        elif name == "call":
+            a[0](*a[1:])
+        elif name == "call_log":
+            _log(log, ("call", a[0](*a[1:])))
+        elif name == "running":
+            me = holder[0]()
+            _log(log, ("running", bool(me.cr_running), me.cr_await is None))
+        elif name == "self":
+            me = holder[0]()
+            meth = a[0]
+            try:
+                if meth == "send":
+                    res = me.send(None)
+                elif meth == "throw":
+                    res = me.throw(ValueError("self-throw"))
+                elif meth == "close":
+                    res = me.close()
+                elif meth == "iter_send":
+                    import _gocoro_test
+                    res = _gocoro_test.iter_send(me, None)
+                elif meth == "wrapper_send":
+                    res = me.__await__().send(None)
+                else:
+                    raise AssertionError(f"unknown self method {meth!r}")
+            except (Exception,) as e:
+                if isinstance(e, AssertionError):
+                    raise
+                _log(log, ("self", meth, type(e).__name__, str(e)))
+            else:
+                _log(log, ("self", meth, "ok", res))
+            finally:
+                me = None
+        elif name == "call_self":
+            a[0](holder[0]())
+        elif name == "item":
+            raise NotImplementedError("the oracle has no async generator kind")
+        else:
+            raise ValueError(f"unknown op {(name,) + tuple(a)!r}")
+        return None
+
+    while r[0] < n:
+        name, a = fetch()
         if name in _SUSPENDING:
             if name == "yield":
                 aw, tag = _Yield(a[0]), "sent"
@@ -130,85 +217,35 @@ async def program(ops, log, holder):
             except _Reraise as w:
                 exc = w.exc
             except BaseException as e:
-                if handler is not None and isinstance(e, handler):
-                    _log(log, ("caught", type(e).__name__, str(e)))
-                    caught = e
-                    handler = None
-                    pc = target
+                if catch(e):
+                    res = plain_until_suspension()
+                    if res is not None:
+                        return res[1]
                     continue
                 raise
             finally:
                 aw = None
             if exc is not None:
-                if handler is not None and isinstance(exc, handler):
-                    _log(log, ("caught", type(exc).__name__, str(exc)))
-                    caught = exc
-                    handler = None
-                    pc = target
-                    exc = None
-                    continue
-                raise exc
-            _log(log, (tag, value))
-        elif name == "return":
-            return a[0]
-        elif name == "raise":
-            raise a[0](*a[1:])
-        elif name == "stopiteration":
-            raise StopIteration(*a)
-        elif name == "panic":
-            raise gocoro.PanicException(a[0])
-        elif name == "try":
-            handler = BaseException if a[0] is None else a[0]
-            target = a[1]
-        elif name == "endtry":
-            handler = None
-        elif name == "rethrow":
-            if caught is None:
-                raise AssertionError("rethrow without a caught exception")
-            raise caught
-        elif name == "goto":
-            pc = a[0]
-        elif name == "log":
-            _log(log, a[0])
-        elif name == "call":
-            a[0](*a[1:])
-        elif name == "call_log":
-            _log(log, ("call", a[0](*a[1:])))
-        elif name == "running":
-            me = holder[0]()
-            _log(log, ("running", bool(me.cr_running), me.cr_await is None))
-        elif name == "self":
-            me = holder[0]()
-            meth = a[0]
-            try:
-                if meth == "send":
-                    r = me.send(None)
-                elif meth == "throw":
-                    r = me.throw(ValueError("self-throw"))
-                elif meth == "close":
-                    r = me.close()
-                elif meth == "iter_send":
-                    import _gocoro_test
-                    r = _gocoro_test.iter_send(me, None)
-                elif meth == "wrapper_send":
-                    r = me.__await__().send(None)
-                else:
-                    raise AssertionError(f"unknown self method {meth!r}")
-            except (Exception,) as e:
-                if isinstance(e, AssertionError):
+                try:
+                    raise exc
+                except BaseException as e:
+                    if catch(e):
+                        res = plain_until_suspension()
+                        if res is not None:
+                            return res[1]
+                        continue
                     raise
-                _log(log, ("self", meth, type(e).__name__, str(e)))
-            else:
-                _log(log, ("self", meth, "ok", r))
-            finally:
-                me = None
-        elif name == "call_self":
-            a[0](holder[0]())
-        elif name == "item":
-            raise NotImplementedError("the oracle has no async generator kind")
+                finally:
+                    exc = e = None
+            _log(log, (tag, value))
         else:
-            raise ValueError(f"unknown op {op!r}")
+            res = plain(name, a)
+            if res is not None:
+                return res[1]
     return None
+
+
+_RETURN = object()
 
 
 def make_program(ops, log=None, kind=KIND_COROUTINE):

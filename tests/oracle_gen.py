@@ -122,6 +122,21 @@ class _Regs:
 _RETURN = object()
 
 
+def _plain_until_suspension(r):
+    """Run non-suspending ops up to the next suspension point or the end ((_RETURN, None)).
+    Called inside the `except` block of a caught exception: like a native step, which runs with
+    the thrown exception as the handled one until it suspends or finishes."""
+    while r.pc < len(r.ops):
+        op = r.ops[r.pc]
+        if isinstance(op, tuple) and op and op[0] in _SUSPENDING:
+            return None
+        name, a = r.fetch()
+        res = _plain(r, name, a)
+        if res is not None:
+            return res
+    return (_RETURN, None)
+
+
 def _plain(r, name, a):
     """Run one non-suspending op.  Returns (_RETURN, value) for "return", else None."""
     if name == "return":
@@ -182,6 +197,9 @@ def gen_program(ops, log):
                     value = yield v
             except BaseException as e:
                 if r.catch(e):
+                    res = _plain_until_suspension(r)
+                    if res is not None:
+                        return res[1]
                     continue
                 raise
             finally:
@@ -259,6 +277,9 @@ async def agen_program(ops, log):
                     value = await v
             except BaseException as e:
                 if r.catch(e):
+                    res = _plain_until_suspension(r)
+                    if res is not None:
+                        return
                     continue
                 raise
             finally:

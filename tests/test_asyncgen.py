@@ -899,6 +899,33 @@ def test_hooks_finalizer_not_called_when_exhausted_or_closed():
     assert not any(e[0] == "finalizer" for e in events if isinstance(e, tuple))
 
 
+def test_hooks_finalizer_not_called_once_aclose_started():
+    """aclose() started and left suspended (its cleanup awaits), then everything dropped under
+    a finalizer hook: CPython does not call the finalizer (the generator counts as closed) but
+    closes it directly; the native generator must do the same."""
+    def f(impl):
+        events = []
+        log = []
+
+        def body():
+            g = impl.program(CLEANUP_OPS, log, A)
+            _step(events, g.__anext__(), "a")
+            c = g.aclose()
+            _step(events, c, "aclose")   # GeneratorExit caught: suspended in the cleanup's await
+            events.append(("ag_running", g.ag_running))
+            del c
+            events.append("dropping")
+            del g
+            gc.collect()
+            events.append("dropped")
+        _with_hooks(Hooks(events), body)
+        return events, log
+    events, log = assert_same(f)
+    assert any(e[:2] == ("aclose", "yield") for e in events if isinstance(e, tuple)), events
+    assert not any(e[0] == "finalizer" for e in events if isinstance(e, tuple)), events
+    assert ("caught", "GeneratorExit", "") in log
+
+
 def test_hooks_finalizer_recorded_at_first_iteration():
     """The finalizer in effect at the first iteration is used, even if the hooks change."""
     def f(impl):

@@ -217,3 +217,86 @@ def test_gc_collect_inside_steps_of_cyclic_objects():
         assert si.value.value == 4
         del c, log, si
         gc.collect()
+
+
+# ---- a step that returns a result code while an exception is set ------------------------------
+
+def _drive_once(obj, kind):
+    """One resumption of `obj` the way its kind is driven; returns ("raise", exc) or
+    ("ok", value)."""
+    try:
+        if kind == _gocoro_test.KIND_ITERATOR:
+            return ("ok", list(obj))
+        if kind in (_gocoro_test.KIND_ASYNC_GENERATOR, 4):
+            return ("ok", obj.__anext__().send(None))
+        return ("ok", obj.send(None))
+    except BaseException as e:  # noqa: BLE001 -- inspected by the caller
+        return ("raise", e)
+
+
+MISUSE_CODES = [(1, "GOCORO_NEXT"), (2, "GOCORO_AWAIT"), (3, "GOCORO_ITEM"), (0, "GOCORO_RETURN")]
+ALL_KINDS = [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("code,code_name", MISUSE_CODES)
+@pytest.mark.parametrize("how", ["exc", "exc_value"])
+def test_result_code_with_exception_set_raises_systemerror_at_once(kind, code, code_name, how):
+    """Any result code but GOCORO_ERROR with an exception set: SystemError from that very step
+    (naming the code, the stray exception as its cause) in every kind, and nothing left set
+    to surface later in unrelated code."""
+    if kind == _gocoro_test.KIND_ITERATOR and code in (2, 3):
+        pytest.skip("iterators only know NEXT/RETURN/ERROR (other codes: their own SystemError)")
+    if code == 3 and kind < 3:
+        pytest.skip("GOCORO_ITEM outside async generators has its own SystemError")
+    obj = _gocoro_test.program([("bad_return", code, how)], kind=kind)
+    outcome, exc = _drive_once(obj, kind)
+    assert outcome == "raise", exc
+    assert type(exc) is SystemError, repr(exc)
+    assert code_name in str(exc) and "with an exception set" in str(exc), str(exc)
+    assert isinstance(exc.__cause__, KeyError)
+    # nothing stray: the next C calls succeed
+    lst = []
+    lst.append(1)
+    assert "{}".format(1) == "1"
+
+
+@pytest.mark.parametrize("kind", [0, 3])
+def test_next_with_exception_set_under_asyncio_raises_instead_of_hanging(kind):
+    """Under asyncio.run, a step yielding with an exception set used to leave the task never
+    rescheduled (a hang); it must raise SystemError in the awaiting task."""
+    code = r"""
+import asyncio, sys, _gocoro_test as t
+kind = int(sys.argv[1])
+async def main():
+    obj = t.program([("bad_return", 1, "exc")], kind=kind)
+    try:
+        if kind == 0:
+            await obj
+        else:
+            async for _ in obj:
+                pass
+    except SystemError as e:
+        print("SystemError", type(e.__cause__).__name__, flush=True)
+asyncio.run(main())
+print("END", flush=True)
+"""
+    proc = run_python(code, timeout=60, args=(str(kind),))
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout.split() == ["SystemError", "KeyError", "END"], describe(proc)
+
+
+def test_iterator_return_value_with_exception_set_is_systemerror():
+    """Iterator kind: RETURN with a non-None result and an exception set must not end the
+    iteration quietly."""
+    it = _gocoro_test.program([("yield", 1), ("bad_return", 0, "exc_value")], kind=_gocoro_test.KIND_ITERATOR)
+    with pytest.raises(SystemError, match="GOCORO_RETURN with an exception set"):
+        list(it)
+    assert list(it) == []  # exhausted afterwards
+
+
+def test_await_with_exception_set_names_await():
+    c = _gocoro_test.program([("bad_return", 2, "exc")])
+    with pytest.raises(SystemError, match="returned GOCORO_AWAIT with an exception set") as ei:
+        c.send(None)
+    assert "GOCORO_RETURN" not in str(ei.value)

@@ -487,6 +487,46 @@ def test_run_blocking_deadline(run):
     assert s["cleanup"] == 1 and s["cancel_seen"] == 1 and s["to_python"] == 1
 
 
+def test_run_blocking_deadline_sets_cancelled_while_the_loop_is_blocked(run):
+    """The deadline itself sets *cancelled (from the executor's timer), not the event loop
+    noticing it later: with the loop thread blocked well past the deadline, fn (which polls
+    *cancelled) must already have seen the cancellation and returned."""
+    wt.reset_blocking_stats()
+
+    async def main():
+        aw = wt.cancellable(30.0, 0.05)  # fn starts now and polls *cancelled for up to 30 s
+        t0 = time.monotonic()
+        while wt.blocking_stats()["cancel_seen"] == 0 and time.monotonic() - t0 < 10.0:
+            time.sleep(0.01)             # blocks the loop thread: no loop iteration runs
+        seen = wt.blocking_stats()["cancel_seen"]
+        with pytest.raises(TimeoutError, match="deadline"):
+            await aw
+        return seen
+
+    assert run(main) == 1
+    settle()
+    s = wt.blocking_stats()
+    assert s["cleanup"] == 1 and s["cancel_seen"] == 1 and s["to_python"] == 0
+
+
+def test_loop_idles_after_a_wake(run):
+    """After a wake has been delivered the loop must go idle again: a hub that stopped draining
+    its eventfd would leave it readable and spin the loop at full CPU during a sleep."""
+    async def main():
+        w = wt.Waker()
+        for _ in range(3):
+            w.wake_in_threads(1, 1)
+            await wt.native_wait(w)
+        w.wake()                          # one more wake nobody waits for (remembered)
+        await anyio.sleep(0.05)
+        cpu0, t0 = time.process_time(), time.monotonic()
+        await anyio.sleep(0.5)
+        return time.process_time() - cpu0, time.monotonic() - t0
+
+    cpu, wall = run(main)
+    assert cpu < 0.25 * wall, f"{cpu:.3f} s of CPU during {wall:.3f} s of idle sleep"
+
+
 def test_run_blocking_deadline_builtin_timeout_error():
     async def main():
         try:

@@ -32,7 +32,8 @@
  *                              ("self", meth, exc type name, str(exc)) and carries on
  *   ("call_self", f)           call f(self) (e.g. to resurrect the object while it finalizes)
  *   ("bad_return", code, how)  misbehave: return `code` with *result = None (how == "none"),
- *                              left NULL ("null"), or with an exception set ("exc")
+ *                              left NULL ("null"), or with a KeyError set and *result = None
+ *                              ("exc") or 42 ("exc_value")
  * Running past the last op returns None.  A thrown exception without a matching handler is
  * re-raised with GoCoro_Rethrow.
  */
@@ -390,8 +391,8 @@ static int prog_step(GoCoroPyObject *self_, void *state, GoCoroPyObject *sent_,
                 return GOCORO_ERROR;
             if (strcmp(how, "none") == 0) {
                 *result = Py_NewRef(Py_None);
-            } else if (strcmp(how, "exc") == 0) {
-                *result = Py_NewRef(Py_None);
+            } else if (strcmp(how, "exc") == 0 || strcmp(how, "exc_value") == 0) {
+                *result = how[3] == '\0' ? Py_NewRef(Py_None) : PyLong_FromLong(42);
                 PyErr_SetString(PyExc_KeyError, "left set by a misbehaving step");
             } else {
                 *result = NULL;
@@ -1038,6 +1039,106 @@ static PyObject *t_iter_send(PyObject *mod, PyObject *args)
     return Py_BuildValue("(sN)", r == PYGEN_RETURN ? "return" : "next", res);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* count_agen(n): an async generator yielding 0..n-1 (the `async for` cost probe);             */
+/* await_each(seq): a coroutine awaiting every item of a list in turn, returning their count.  */
+
+typedef struct {
+    long long i, n;
+} CountAgenState;
+
+static int count_agen_step(GoCoroPyObject *self, void *state, GoCoroPyObject *sent,
+                           GoCoroPyObject *thrown, GoCoroPyObject **result)
+{
+    CountAgenState *st = (CountAgenState *)state;
+    if (thrown != NULL)
+        return GoCoro_Rethrow(thrown);
+    if (st->i >= st->n)
+        return GOCORO_RETURN;
+    *result = (GoCoroPyObject *)PyLong_FromLongLong(st->i++);
+    return *result != NULL ? GOCORO_ITEM : GOCORO_ERROR;
+}
+
+static GoCoroCode *count_agen_code;
+
+static PyObject *t_count_agen(PyObject *mod, PyObject *arg)
+{
+    CountAgenState init = {0, PyLong_AsLongLong(arg)};
+    if (init.n == -1 && PyErr_Occurred())
+        return NULL;
+    if (count_agen_code == NULL) {
+        GoCoroSpec s;
+        memset(&s, 0, sizeof s);
+        s.abi_version = GOCORO_ABI_VERSION;
+        s.struct_size = sizeof s;
+        s.kind = GOCORO_KIND_ASYNC_GENERATOR;
+        s.name = "count_agen";
+        s.state_size = sizeof(CountAgenState);
+        s.step = count_agen_step;
+        count_agen_code = GoCoro_Prepare(&s);
+        if (count_agen_code == NULL)
+            return NULL;
+    }
+    return (PyObject *)GoCoro_New(count_agen_code, &init, sizeof init, NULL);
+}
+
+typedef struct {
+    PyObject *seq; /* list */
+    Py_ssize_t i;
+} AwaitEachState;
+
+static int await_each_step(GoCoroPyObject *self, void *state, GoCoroPyObject *sent,
+                           GoCoroPyObject *thrown, GoCoroPyObject **result)
+{
+    AwaitEachState *st = (AwaitEachState *)state;
+    if (thrown != NULL)
+        return GoCoro_Rethrow(thrown);
+    if (st->i >= PyList_GET_SIZE(st->seq)) {
+        *result = (GoCoroPyObject *)PyLong_FromSsize_t(st->i);
+        return *result != NULL ? GOCORO_RETURN : GOCORO_ERROR;
+    }
+    *result = (GoCoroPyObject *)Py_NewRef(PyList_GET_ITEM(st->seq, st->i));
+    st->i++;
+    return GOCORO_AWAIT;
+}
+
+static int await_each_traverse(void *state, GoCoroVisitFn visit, void *arg)
+{
+    AwaitEachState *st = (AwaitEachState *)state;
+    return st->seq != NULL ? visit((GoCoroPyObject *)st->seq, arg) : 0;
+}
+
+static void await_each_clear(void *state) { Py_CLEAR(((AwaitEachState *)state)->seq); }
+
+static GoCoroCode *await_each_code;
+
+static PyObject *t_await_each(PyObject *mod, PyObject *arg)
+{
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "await_each() needs a list");
+        return NULL;
+    }
+    if (await_each_code == NULL) {
+        GoCoroSpec s;
+        memset(&s, 0, sizeof s);
+        s.abi_version = GOCORO_ABI_VERSION;
+        s.struct_size = sizeof s;
+        s.name = "await_each";
+        s.state_size = sizeof(AwaitEachState);
+        s.step = await_each_step;
+        s.traverse = await_each_traverse;
+        s.clear = await_each_clear;
+        await_each_code = GoCoro_Prepare(&s);
+        if (await_each_code == NULL)
+            return NULL;
+    }
+    AwaitEachState init = {Py_NewRef(arg), 0};
+    PyObject *obj = (PyObject *)GoCoro_New(await_each_code, &init, sizeof init, NULL);
+    if (obj == NULL)
+        Py_DECREF(arg);
+    return obj;
+}
+
 static PyObject *t_has_am_send(PyObject *mod, PyObject *obj)
 {
     PyAsyncMethods *am = Py_TYPE(obj)->tp_as_async;
@@ -1073,6 +1174,8 @@ static PyMethodDef methods[] = {
     {"get_state", t_get_state, METH_O, NULL},
     {"iter_send", t_iter_send, METH_VARARGS, NULL},
     {"has_am_send", t_has_am_send, METH_O, NULL},
+    {"count_agen", t_count_agen, METH_O, "count_agen(n): async generator yielding 0..n-1"},
+    {"await_each", t_await_each, METH_O, "await_each(list): coroutine awaiting each item, returns len"},
     {"api_info", t_api_info, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -6,7 +6,7 @@
 #
 #   tests_c/run_waker_valgrind.sh [X.Y ...]   default: $GOCORO_VALGRIND_PYTHONS, else the newest
 #                                             CPython that has build/pyX.Y/ext/_gocoro_waker_test*
-#   GOCORO_VALGRIND=0      skip;   GOCORO_VALGRIND=required   fail if valgrind is missing
+#   GOCORO_VALGRIND=0      skip;   GOCORO_VALGRIND=required   fail if valgrind is missing (.ci/run sets it)
 #   Under CI (CI=true) a missing valgrind is installed with apt-get when possible.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
