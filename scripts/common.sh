@@ -206,7 +206,8 @@ build_wheel() {
   echo "$DIST/$(basename "$whl")"
 }
 
-# build_wheels: the sdist, then one wheel per CPython found.
+# build_wheels: the sdist, then one wheel per CPython found, then (outside the chroot) one per
+# CPython of the sid chroot when it is provisioned (scripts/sid.sh wheel).
 build_wheels() {
   local sdist line v p
   sdist=$(build_sdist)
@@ -214,6 +215,13 @@ build_wheels() {
     v=${line%%:*}; p=${line#*:}
     build_wheel "$v" "$p" "$sdist" >/dev/null
   done < <(find_pythons)
+  if [ -z "${GOCORO_IN_SID:-}" ]; then
+    if bash "$ROOT/scripts/sid.sh" status >/dev/null 2>&1; then
+      bash "$ROOT/scripts/sid.sh" wheel
+    else
+      log "the sid chroot is not provisioned: no wheels for its CPythons (./build.sh sid first)"
+    fi
+  fi
   log "dist/:"; ls -1 "$DIST" >&2
 }
 

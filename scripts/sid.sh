@@ -10,6 +10,8 @@
 #   scripts/sid.sh provision      make or refresh the chroot; skips every step already done
 #   scripts/sid.sh test [ARGS]    copy this tree into the chroot and run ./build.sh test there for
 #                                 its CPythons (ARGS go to pytest); exit status of that run
+#   scripts/sid.sh wheel          ./build.sh wheel in the chroot for its CPythons; the wheels land
+#                                 in this tree's dist/ (or $GOCORO_DIST)
 #   scripts/sid.sh run CMD...     run CMD in the chroot, in the copy of the tree
 #   scripts/sid.sh shell          an interactive shell there
 #   scripts/sid.sh status         exit 0 when the chroot is provisioned (prints what it holds)
@@ -218,6 +220,24 @@ run_test() {
     sh -c "cd $COPY && exec ./build.sh test \"\$@\"" sh "$@"
 }
 
+# ./build.sh wheel inside the chroot, for its CPythons; the wheels are copied to the tree's dist/
+# (or $GOCORO_DIST).
+run_wheel() {
+  local vers=$1 dist=${GOCORO_DIST:-$TREE/dist} v whl
+  do_mount
+  copy_tree
+  say "./build.sh wheel on CPython $vers in the sid chroot"
+  in_chroot env GOCORO_PYTHONS="$vers" GOCORO_IN_SID=1 sh -c "cd $COPY && exec ./build.sh wheel"
+  mkdir -p "$dist"
+  for v in $vers; do
+    for whl in "$R$COPY"/dist/gocoro-*-cp${v/./}-cp${v/./}*-*.whl; do
+      [ -e "$whl" ] || die "no wheel for CPython $v in $R$COPY/dist"
+      rm -f "$dist"/gocoro-*-cp${v/./}-cp${v/./}*-*.whl
+      cp "$whl" "$dist/"
+    done
+  done
+}
+
 cmd=${1:-provision}; shift || true
 case "$cmd" in
   provision) need_root "$cmd" "$@"; lock; provision ;;
@@ -227,6 +247,12 @@ case "$cmd" in
              need_root "$cmd" "$@"; lock
              up_to_date || provision   # this script asks for more than it was provisioned with
              run_test "$vers" "$@" ;;
+  wheel)     provisioned || die "the chroot is not provisioned: run ./build.sh sid (scripts/sid.sh provision)"
+             vers=$(wanted_versions)
+             [ -n "$vers" ] || { say "no chroot CPython in GOCORO_PYTHONS='${GOCORO_PYTHONS:-}'"; exit 0; }
+             need_root "$cmd" "$@"; lock
+             up_to_date || provision
+             run_wheel "$vers" ;;
   run)       need_root "$cmd" "$@"; lock; provisioned || die "not provisioned"; do_mount; copy_tree
              in_chroot sh -c "cd $COPY && exec \"\$@\"" sh "$@" ;;
   shell)     need_root "$cmd" "$@"; lock; do_mount; in_chroot sh -c "cd $COPY 2>/dev/null; exec bash -l" ;;
@@ -235,6 +261,6 @@ case "$cmd" in
              up_to_date || echo "(older than scripts/sid.sh: its next test or provision run refreshes it)" ;;
   umount)    need_root "$cmd" "$@"; lock ;;   # the EXIT trap unmounts
   delete)    need_root "$cmd" "$@"; lock; [ -e "$R" ] && delete_root; say "deleted $R" ;;
-  *) echo "usage: scripts/sid.sh [provision|test [pytest args]|run CMD...|shell|status|umount|delete]" >&2
+  *) echo "usage: scripts/sid.sh [provision|test [pytest args]|wheel|run CMD...|shell|status|umount|delete]" >&2
      exit 2 ;;
 esac
