@@ -317,6 +317,33 @@ static void aw_finalize(PyObject *self)
 #endif
 
 /* athrow()/aclose() awaitable: send */
+/* What an aclose() awaitable makes of a send/throw outcome `sr`/`res` of its generator: a value
+ * yielded to the event loop passes through; an item means GeneratorExit was ignored
+ * (RuntimeError); the end of the generator, or GeneratorExit/StopAsyncIteration propagating,
+ * completes the aclose() (StopIteration); any other error propagates.  Closes the awaitable
+ * unless a value passes through. */
+static PyObject *aclose_outcome(AGAwaitable *a, GoCoroObject *g, int sr, PyObject *res)
+{
+    if (sr == PYGEN_NEXT)
+        return res;
+    g->ag_running_async = 0;
+    a->state = AW_CLOSED;
+    if (sr == GC_ITEM) {
+        Py_DECREF(res);
+        PyErr_SetString(PyExc_RuntimeError, "async generator ignored GeneratorExit");
+        return NULL;
+    }
+    if (sr == PYGEN_RETURN) {
+        Py_DECREF(res);
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration) || PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        PyErr_Clear();
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+    return NULL;
+}
+
 static PyObject *athrow_send(PyObject *self, PyObject *arg)
 {
     AGAwaitable *a = (AGAwaitable *)self;
@@ -371,19 +398,7 @@ static PyObject *athrow_send(PyObject *self, PyObject *arg)
     if (a->args != NULL) /* as CPython: the awaitable stays usable after an item or an error */
         return ag_unwrap(g, sr, res);
 aclose_result:
-    if (sr == PYGEN_NEXT)
-        return res;
-    if (sr == GC_ITEM) {
-        Py_DECREF(res);
-        g->ag_running_async = 0;
-        a->state = AW_CLOSED;
-        PyErr_SetString(PyExc_RuntimeError, "async generator ignored GeneratorExit");
-        return NULL;
-    }
-    if (sr == PYGEN_RETURN) {
-        Py_DECREF(res);
-        PyErr_SetNone(PyExc_StopAsyncIteration);
-    }
+    return aclose_outcome(a, g, sr, res);
 check_error:
     g->ag_running_async = 0;
     a->state = AW_CLOSED;
@@ -465,27 +480,7 @@ static PyObject *athrow_throw(PyObject *self, PyObject *const *args, Py_ssize_t 
         }
         return res;
     }
-    /* aclose() */
-    if (sr == PYGEN_NEXT)
-        return res;
-    if (sr == GC_ITEM) {
-        Py_DECREF(res);
-        g->ag_running_async = 0;
-        a->state = AW_CLOSED;
-        PyErr_SetString(PyExc_RuntimeError, "async generator ignored GeneratorExit");
-        return NULL;
-    }
-    if (sr == PYGEN_RETURN) {
-        Py_DECREF(res);
-        PyErr_SetNone(PyExc_StopAsyncIteration);
-    }
-    g->ag_running_async = 0;
-    a->state = AW_CLOSED;
-    if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration) || PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
-        PyErr_Clear();
-        PyErr_SetNone(PyExc_StopIteration);
-    }
-    return NULL;
+    return aclose_outcome(a, g, sr, res); /* aclose() */
 }
 
 static PyMethodDef asend_methods[] = {
