@@ -196,6 +196,7 @@ GoCoroPyObject *GoCoro_New(GoCoroCode *code, const void *init, size_t init_size,
     }
     c->code = (GoCoroCode *)Py_NewRef((PyObject *)code);
     c->await_obj = NULL;
+    c->awaiting = 0;
     c->weakreflist = NULL;
     c->name = NULL;
     c->qualname = NULL;

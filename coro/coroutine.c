@@ -103,16 +103,7 @@ static int wr_traverse(PyObject *self, visitproc visit, void *arg)
 
 static PyObject *wr_iternext(PyObject *self)
 {
-    PyObject *res = NULL;
-    int sr = gc_send_impl(((GoCoroWrapper *)self)->coro, Py_None, &res);
-    if (GC_LIKELY(sr == PYGEN_NEXT))
-        return res;
-    if (sr == PYGEN_RETURN) {
-        if (res != Py_None)
-            gc_set_stop_iteration(res);
-        Py_DECREF(res);
-    }
-    return NULL;
+    return gc_iternext_impl(((GoCoroWrapper *)self)->coro);
 }
 
 static PySendResult wr_am_send(PyObject *self, PyObject *arg, PyObject **presult)

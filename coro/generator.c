@@ -8,16 +8,7 @@
 
 PyObject *gen_iternext(PyObject *self)
 {
-    PyObject *res = NULL;
-    int sr = gc_send_impl((GoCoroObject *)self, Py_None, &res);
-    if (sr == PYGEN_NEXT)
-        return res;
-    if (sr == PYGEN_RETURN) {
-        if (res != Py_None)
-            gc_set_stop_iteration(res);
-        Py_DECREF(res);
-    }
-    return NULL;
+    return gc_iternext_impl((GoCoroObject *)self);
 }
 
 static PyMethodDef gen_methods[] = {

@@ -51,20 +51,48 @@ typedef struct {
     PyObject *weakreflist;
     PyObject *name;            /* instance override of __name__, or NULL */
     PyObject *qualname;        /* instance override of __qualname__, or NULL */
-    uint8_t status;
+    union {
+        struct {
+            uint8_t status;
+            uint8_t awaiting;  /* 1 while await_obj is set (gc_set_await / gc_clear_await) */
+        };
+        uint16_t resume_word;  /* both at once, for the step fast path (gc_fast_resumable) */
+    };
     uint8_t cleared;           /* spec->clear already ran for the finished object */
     uint8_t kind;
     uint8_t ag_hooks_inited;   /* async generators: firstiter/finalizer looked up */
     uint8_t ag_running_async;  /* async generators: an asend/athrow awaitable is running */
     uint8_t ag_closed;         /* async generators: aclose() started or exhausted */
     uint8_t finalized;         /* tp_finalize ran (CPython then flags the GC header: never recycle) */
-    uint8_t pad[1];
     union {
         PyObject *ag_finalizer; /* async generators: sys.get_asyncgen_hooks().finalizer */
         PyObject *cr_origin;    /* coroutines: where it was created, or NULL */
     };
     _Alignas(16) unsigned char state[];
 } GoCoroObject;
+
+/* The delegate (cr_await) is set and cleared only through these, which keep `awaiting` true. */
+static inline void gc_set_await(GoCoroObject *c, PyObject *it)
+{
+    c->await_obj = it;
+    c->awaiting = 1;
+}
+
+static inline void gc_clear_await(GoCoroObject *c)
+{
+    c->awaiting = 0;
+    Py_CLEAR(c->await_obj);
+}
+
+/* Suspended with no delegate: the next send goes straight to the step (one 16-bit compare). */
+static inline int gc_fast_resumable(GoCoroObject *c)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return c->resume_word == (uint16_t)(GC_SUSPENDED << 8);
+#else
+    return c->resume_word == (uint16_t)GC_SUSPENDED;
+#endif
+}
 
 /* ---------- Names ---------- */
 
@@ -120,15 +148,29 @@ GOCORO_HIDDEN PyObject *gc_send_method(PyObject *self, PyObject *arg);
 GOCORO_HIDDEN PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 GOCORO_HIDDEN PyObject *gc_close_method(PyObject *self, PyObject *unused);
 
+/* Whether an exception is set, for the per-step check that a step yielding a value left none
+ * behind.  Since 3.12 the error indicator is one field of the thread state (read here without
+ * PyErr_Occurred's extra call and type lookup); the thread-state lookup itself is a TLS read. */
+static inline int gc_error_set(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked()->current_exception != NULL;
+#elif PY_VERSION_HEX >= 0x030C0000
+    return _PyThreadState_UncheckedGet()->current_exception != NULL;
+#else
+    return PyErr_Occurred() != NULL;
+#endif
+}
+
 /* The per-step hot path: a suspended object with no delegate whose step yields a value.  Kept
  * tiny and inlined into every slot; everything else lives out of line (no register spills). */
 static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presult)
 {
-    if (GC_LIKELY(c->status == GC_SUSPENDED && c->await_obj == NULL)) {
+    if (GC_LIKELY(gc_fast_resumable(c))) {
         c->status = GC_RUNNING;
         PyObject *res = NULL;
         int r = c->code->spec.step((PyObject *)c, c->state, arg, NULL, &res);
-        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
+        if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !gc_error_set())) {
             c->status = GC_SUSPENDED;
             *presult = res;
             return PYGEN_NEXT;
@@ -136,6 +178,30 @@ static inline int gc_send_impl(GoCoroObject *c, PyObject *arg, PyObject **presul
         return gc_after_step(c, r, res, presult);
     }
     return gc_send_slow(c, arg, presult);
+}
+
+/* The same fast path in tp_iternext's shape (send(None); a value, or NULL with StopIteration or
+ * an error set), for the slots the interpreter calls for `await`/`yield from` and iteration
+ * (the coroutine wrapper's and the generator's tp_iternext).  Written so that only `c` lives
+ * across the calls: every other outcome is a tail call out of line. */
+GOCORO_HIDDEN __attribute__((noinline)) PyObject *gc_iternext_after_step(GoCoroObject *c, int r,
+                                                                         PyObject *res);
+GOCORO_HIDDEN __attribute__((noinline)) PyObject *gc_iternext_slow(GoCoroObject *c);
+
+static inline PyObject *gc_iternext_impl(GoCoroObject *c)
+{
+    if (GC_LIKELY(gc_fast_resumable(c))) {
+        c->status = GC_RUNNING;
+        PyObject *res = NULL;
+        int r = c->code->spec.step((PyObject *)c, c->state, Py_None, NULL, &res);
+        if (GC_UNLIKELY(r != GOCORO_NEXT))
+            return gc_iternext_after_step(c, r, res);
+        if (GC_UNLIKELY(res == NULL) || GC_UNLIKELY(gc_error_set()))
+            return gc_iternext_after_step(c, GOCORO_NEXT, res);
+        c->status = GC_SUSPENDED;
+        return res;
+    }
+    return gc_iternext_slow(c);
 }
 
 /* ---------- Shared object protocol (object.c) ---------- */

@@ -143,7 +143,7 @@ void gc_set_stop_iteration(PyObject *value)
 /* Drop everything the finished object owns (idempotent). */
 void gc_release(GoCoroObject *c)
 {
-    Py_CLEAR(c->await_obj);
+    gc_clear_await(c);
     if (!c->cleared) {
         c->cleared = 1;
         if (c->code->spec.clear != NULL)
@@ -427,7 +427,7 @@ int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult)
                         Py_LeaveRecursiveCall();
                 }
                 if (sr == PYGEN_NEXT) {
-                    c->await_obj = it;
+                    gc_set_await(c, it);
                     c->status = GC_SUSPENDED;
                     *presult = val;
                     return PYGEN_NEXT;
@@ -475,7 +475,7 @@ error:
 /* Resume after the delegated iterator finished (sr RETURN/ERROR, val owned for RETURN). */
 static int gc_resume_after_delegate(GoCoroObject *c, int sr, PyObject *val, PyObject **presult)
 {
-    Py_CLEAR(c->await_obj);
+    gc_clear_await(c);
     int out;
     if (sr == PYGEN_RETURN) {
         out = gc_run(c, val, NULL, presult);
@@ -530,7 +530,7 @@ int gc_send_slow(GoCoroObject *c, PyObject *arg, PyObject **presult)
         int counted = !gc_stack_roomy();
         if (counted && Py_EnterRecursiveCall(" while awaiting in a gocoro object")) {
             PyObject *err = gocoro_fetch_exc();
-            Py_CLEAR(c->await_obj);
+            gc_clear_await(c);
             int out = gc_run(c, NULL, err, presult);
             Py_DECREF(err);
             return out;
@@ -546,6 +546,33 @@ int gc_send_slow(GoCoroObject *c, PyObject *arg, PyObject **presult)
         return gc_resume_after_delegate(c, sr, val, presult);
     }
     return gc_run(c, arg, NULL, presult);
+}
+
+/* The send result `sr` (with `res`) in tp_iternext's shape. */
+static PyObject *gc_iternext_result(int sr, PyObject *res)
+{
+    if (sr == PYGEN_NEXT)
+        return res;
+    if (sr == PYGEN_RETURN) {
+        if (res != Py_None)
+            gc_set_stop_iteration(res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+PyObject *gc_iternext_after_step(GoCoroObject *c, int r, PyObject *res)
+{
+    PyObject *out = NULL;
+    int sr = gc_after_step(c, r, res, &out);
+    return gc_iternext_result(sr, out);
+}
+
+PyObject *gc_iternext_slow(GoCoroObject *c)
+{
+    PyObject *out = NULL;
+    int sr = gc_send_slow(c, Py_None, &out);
+    return gc_iternext_result(sr, out);
 }
 
 PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult)
@@ -702,7 +729,7 @@ int gc_throw(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs, int close
             c->status = GC_RUNNING;
             int err = gc_close_iter(yf);
             c->status = GC_SUSPENDED;
-            Py_CLEAR(c->await_obj);
+            gc_clear_await(c);
             if (err < 0) {
                 PyObject *e2 = gocoro_fetch_exc();
                 c->status = GC_RUNNING;
@@ -749,7 +776,7 @@ int gc_throw(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs, int close
                                                   nargs > 2 ? args[2] : NULL);
                 if (exc == NULL)
                     return PYGEN_ERROR;
-                Py_CLEAR(c->await_obj);
+                gc_clear_await(c);
                 int out = gc_throw_here(c, exc, presult);
                 Py_DECREF(exc);
                 return out;
@@ -822,7 +849,7 @@ PyObject *gc_close_method(PyObject *self, PyObject *unused)
         c->status = GC_RUNNING;
         err = gc_close_iter(c->await_obj);
         c->status = GC_SUSPENDED;
-        Py_CLEAR(c->await_obj);
+        gc_clear_await(c);
     }
     PyObject *exc = err < 0 ? gocoro_fetch_exc() : PyObject_CallNoArgs(PyExc_GeneratorExit);
     if (exc == NULL)

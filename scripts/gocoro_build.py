@@ -101,7 +101,7 @@ def go_build(go, out_path, src_root=ROOT):
     inc = sysconfig.get_paths()["include"]
     env = _go_environ()
     env["CGO_ENABLED"] = "1"
-    env["CGO_CFLAGS"] = "-I%s -I%s -O2 -g -Wall -Wno-unused-function" % (
+    env["CGO_CFLAGS"] = "-I%s -I%s -O2 -g -fno-plt -Wall -Wno-unused-function" % (
         inc, os.path.join(src_root, "include"))
     env["CGO_LDFLAGS"] = "-Wl,-soname,%s" % os.path.basename(out_path)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
