@@ -13,7 +13,11 @@ static PyObject *gc_await_method(PyObject *self, PyObject *unused) { return gc_a
 /* `await coro` (the am_await slot) iterates the coroutine itself, with no wrapper allocation,
  * exactly as CPython does for its own coroutines; only an explicit coro.__await__() call
  * returns a CoroutineWrapper (METH_COEXIST makes the method win over the slot wrapper). */
-static PyObject *gc_await_self(PyObject *self) { return Py_NewRef(self); }
+static PyObject *gc_await_self(PyObject *self)
+{
+    gc_note_delegated((GoCoroObject *)self);
+    return Py_NewRef(self);
+}
 
 static PyMethodDef gc_methods[] = {
     {"__await__", gc_await_method, METH_NOARGS | METH_COEXIST,
@@ -118,7 +122,7 @@ static PyObject *wr_send(PyObject *self, PyObject *arg)
 
 static PyObject *wr_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return gc_throw_method((PyObject *)((GoCoroWrapper *)self)->coro, args, nargs);
+    return gc_throw_call(((GoCoroWrapper *)self)->coro, args, nargs, 0);
 }
 
 static PyObject *wr_close(PyObject *self, PyObject *unused)

@@ -11,6 +11,13 @@ PyObject *gen_iternext(PyObject *self)
     return gc_iternext_impl((GoCoroObject *)self);
 }
 
+/* iter(gen), which `yield from gen` calls too. */
+static PyObject *gen_iter(PyObject *self)
+{
+    gc_note_delegated((GoCoroObject *)self);
+    return Py_NewRef(self);
+}
+
 static PyMethodDef gen_methods[] = {
     {"send", (PyCFunction)gc_send_method, METH_O,
      "send(arg) -> send 'arg' into generator,\nreturn next yielded value or raise StopIteration."},
@@ -42,7 +49,7 @@ static PyType_Slot gen_slots[] = {
     {Py_am_send, gc_am_send},
     {Py_tp_repr, gc_repr},
     {Py_tp_doc, "A native generator implemented by a C step function (gocoro)."},
-    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iter, gen_iter},
     {Py_tp_iternext, gen_iternext},
     {Py_tp_methods, gen_methods},
     {Py_tp_getset, gen_getset},

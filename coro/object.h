@@ -60,7 +60,10 @@ typedef struct {
     };
     uint8_t cleared;           /* spec->clear already ran for the finished object */
     uint8_t kind;
-    uint8_t ag_hooks_inited;   /* async generators: firstiter/finalizer looked up */
+    union {
+        uint8_t ag_hooks_inited; /* async generators: firstiter/finalizer looked up */
+        uint8_t delegated;       /* other kinds: an `await`/`yield from` took it (forwarded.c) */
+    };
     uint8_t ag_running_async;  /* async generators: an asend/athrow awaitable is running */
     uint8_t ag_closed;         /* async generators: aclose() started or exhausted */
     uint8_t finalized;         /* tp_finalize ran (CPython then flags the GC header: never recycle) */
@@ -142,10 +145,28 @@ GOCORO_HIDDEN int gc_throw(GoCoroObject *c, PyObject *const *args, Py_ssize_t na
                            int close_on_genexit, PyObject **presult);
 /* 3.12+ deprecates the (type, exc, tb) form of throw()/athrow(): warn like CPython. */
 GOCORO_HIDDEN int gc_warn_throw_signature(const char *meth, Py_ssize_t nargs);
+#if PY_VERSION_HEX >= 0x030C0000
+/* Whether throw(*args) (nargs > 1) on `c` is an outer generator's throw() forwarded to the
+ * object it awaits, which warned already (forwarded.c). */
+GOCORO_HIDDEN int gc_throw_is_forwarded(GoCoroObject *c, PyObject *const *args);
+#endif
+/* What an `await` or `yield from` taking `c` notes (see forwarded.c). */
+static inline void gc_note_delegated(GoCoroObject *c)
+{
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000
+    c->delegated = 1;
+#else
+    (void)c;
+#endif
+}
 /* The am_send slot and the send()/throw()/close() methods every steppable kind shares. */
 GOCORO_HIDDEN PySendResult gc_am_send(PyObject *self, PyObject *arg, PyObject **presult);
 GOCORO_HIDDEN PyObject *gc_send_method(PyObject *self, PyObject *arg);
 GOCORO_HIDDEN PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+/* throw(*args) into `c` as a method call: own_method 1 for the object's own throw(), 0 for
+ * the coroutine wrapper's (which always warns about the deprecated three-argument form). */
+GOCORO_HIDDEN PyObject *gc_throw_call(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs,
+                                      int own_method);
 GOCORO_HIDDEN PyObject *gc_close_method(PyObject *self, PyObject *unused);
 
 /* Whether an exception is set, for the per-step check that a step yielding a value left none

@@ -811,7 +811,7 @@ throw_here:;
     return out;
 }
 
-PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+PyObject *gc_throw_call(GoCoroObject *c, PyObject *const *args, Py_ssize_t nargs, int own_method)
 {
     if (nargs < 1 || nargs > 3) {
         PyErr_Format(PyExc_TypeError, nargs < 1 ? "throw expected at least 1 argument, got %zd"
@@ -819,10 +819,17 @@ PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t narg
                      nargs);
         return NULL;
     }
-    if (gc_warn_throw_signature("throw", nargs) < 0)
+#if PY_VERSION_HEX >= 0x030C0000
+    /* a native generator or coroutine warns in its own throw() unless its awaiter forwards the
+     * call; CPython's coroutine_wrapper (coro.__await__()) always warns */
+    if (nargs > 1 && !(own_method && gc_throw_is_forwarded(c, args)) &&
+        gc_warn_throw_signature("throw", nargs) < 0)
         return NULL;
+#else
+    (void)own_method;
+#endif
     PyObject *res = NULL;
-    int sr = gc_throw((GoCoroObject *)self, args, nargs, 1, &res);
+    int sr = gc_throw(c, args, nargs, 1, &res);
     if (sr == PYGEN_NEXT)
         return res;
     if (sr == PYGEN_RETURN) {
@@ -830,6 +837,11 @@ PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t narg
         Py_DECREF(res);
     }
     return NULL;
+}
+
+PyObject *gc_throw_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return gc_throw_call((GoCoroObject *)self, args, nargs, 1);
 }
 
 PyObject *gc_close_method(PyObject *self, PyObject *unused)

@@ -66,7 +66,10 @@
  * A finished object (RETURN, ERROR, or closed) is never stepped again; its state memory stays
  * readable (GoCoro_GetState) until the object is freed, holding what `clear` left in it.
  * On CPython 3.12+, throw()/athrow() with the (type, value, traceback) signature warn
- * DeprecationWarning as CPython's own objects do; the single-argument form does not.
+ * DeprecationWarning as CPython's own objects do; the single-argument form does not.  When an
+ * outer generator or coroutine forwards such a throw() to the gocoro object it awaits, only the
+ * outer one warns, as for CPython's objects (3.12/3.13 recognise the forwarded call by its
+ * arguments arriving in a C array: see README "Semantics").
  *
  * A step must not call back into its own object (that raises "... already executing").
  * All callbacks run with the GIL held.

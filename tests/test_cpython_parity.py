@@ -364,9 +364,85 @@ def test_delegated_three_arg_throw_warns_once(how):
     assert nat_out[0] == ora_out[0]
     if PY >= (3, 12):
         assert ora_out[1] == 1
-    if PY >= (3, 12) and nat_out[1] != ora_out[1]:
-        # CPython warns in the outer throw() and then calls the awaited object's throw() with the
-        # same three arguments, giving it no sign that the call is forwarded (3.12/3.13 do not
-        # link the outer frame); a gocoro object therefore warns a second time
-        pytest.xfail("a forwarded throw(type, value, tb) warns again in the gocoro object")
     assert nat_out == ora_out
+
+
+def _direct_three_arg_throw(inner, how, kind):
+    """`inner` is first taken by an await / yield from (a suspended outer object keeps awaiting
+    it), then code calls its throw(type, value, tb) itself, in the way `how` names.  Returns
+    (outcome, DeprecationWarning count)."""
+    if kind == KIND_GENERATOR:
+        def outer_fn():
+            return (yield from inner)
+    else:
+        async def outer_fn():
+            return await inner
+    outer = outer_fn()
+    assert outer.send(None) == 1
+    args = (ValueError, ValueError("x"), None)
+
+    def in_generator():
+        try:
+            inner.throw(*args)
+        finally:
+            yield
+
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        try:
+            if how == "call":
+                inner.throw(ValueError, ValueError("x"), None)
+            elif how == "bound method":
+                meth = inner.throw
+                meth(ValueError, ValueError("x"), None)
+            elif how == "getattr(*args)":
+                getattr(inner, "throw")(*args)
+            elif how == "inside a generator":
+                next(in_generator())
+            out = "no error"
+        except BaseException as e:  # noqa: BLE001
+            out = (type(e).__name__, str(e))
+    outer.close()
+    return out, sum(issubclass(w.category, DeprecationWarning) for w in ws)
+
+
+@pytest.mark.parametrize("how", ["call", "bound method", "getattr(*args)", "inside a generator"])
+@pytest.mark.parametrize("kind", [0, KIND_GENERATOR], ids=["coroutine", "generator"])
+def test_direct_three_arg_throw_on_an_awaited_object_warns(how, kind):
+    """An object some await took still warns when code calls its throw(type, value, tb) itself
+    (only the outer object's forwarding is silent), like CPython's."""
+    from oracle import make_program
+
+    def native():
+        return _gocoro_test.program([("yield", 1)], kind=kind)
+
+    def ora():
+        if kind == KIND_GENERATOR:
+            return _oracle_make((("yield", 1),), None, KIND_GENERATOR)
+        return make_program([("yield", 1)])
+
+    nat_out = _direct_three_arg_throw(native(), how, kind)
+    ora_out = _direct_three_arg_throw(ora(), how, kind)
+    assert nat_out == ora_out
+    assert nat_out[1] == (1 if PY >= (3, 12) else 0)
+
+
+def test_forwarded_three_arg_throw_through_await_wrapper_warns_twice():
+    """`yield from coro.__await__()`: CPython forwards to the coroutine_wrapper's throw(), which
+    warns again (it is not a native coroutine); so does gocoro's CoroutineWrapper."""
+    from oracle import make_program
+
+    def run(inner):
+        def outer_fn():
+            return (yield from inner.__await__())
+        outer = outer_fn()
+        assert outer.send(None) == 1
+        with warnings.catch_warnings(record=True) as ws:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError):
+                outer.throw(ValueError, ValueError("x"), None)
+        return sum(issubclass(w.category, DeprecationWarning) for w in ws)
+
+    nat = run(_gocoro_test.program([("yield", 1)]))
+    assert nat == run(make_program([("yield", 1)]))
+    assert nat == (2 if PY >= (3, 12) else 0)
