@@ -74,7 +74,8 @@ typedef struct {
     _Alignas(16) unsigned char state[];
 } GoCoroObject;
 
-/* The delegate (cr_await) is set and cleared only through these, which keep `awaiting` true. */
+/* The delegate (cr_await) is set and cleared only through these, so `awaiting` always says
+ * whether await_obj is set. */
 static inline void gc_set_await(GoCoroObject *c, PyObject *it)
 {
     c->await_obj = it;
