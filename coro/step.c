@@ -335,8 +335,8 @@ static inline int gc_run(GoCoroObject *c, PyObject *sent, PyObject *thrown, PyOb
 {
     PyObject *res = NULL;
     int r = gc_call_step(c, sent, thrown, &res);
-    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !PyErr_Occurred())) {
-        c->status = GC_SUSPENDED;
+    if (GC_LIKELY(r == GOCORO_NEXT && res != NULL && !gc_error_set())) {
+        gc_suspend_after_step(c);
         *presult = res;
         return PYGEN_NEXT;
     }
@@ -385,7 +385,7 @@ int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult)
         case GOCORO_NEXT:
             if (res == NULL)
                 goto no_result;
-            c->status = GC_SUSPENDED;
+            gc_suspend_after_step(c);
             *presult = res;
             return PYGEN_NEXT;
         case GOCORO_ITEM:
@@ -399,7 +399,7 @@ int gc_after_step(GoCoroObject *c, int r, PyObject *res, PyObject **presult)
             }
             if (res == NULL)
                 goto no_result;
-            c->status = GC_SUSPENDED;
+            gc_suspend_after_step(c);
             *presult = res;
             return GC_ITEM;
         case GOCORO_RETURN:
