@@ -36,8 +36,10 @@ int gc_throw_is_forwarded(GoCoroObject *c, PyObject *const *args)
     (void)c;
     (void)args;
     PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
-    if (f == NULL)
+    if (f == NULL) {
+        PyErr_Clear(); /* no Python frame (or none could be made): not forwarded */
         return 0;
+    }
     PyObject *gen = PyFrame_GetGenerator(f);
     if (gen == NULL)
         return 0;
