@@ -69,7 +69,7 @@
  * DeprecationWarning as CPython's own objects do; the single-argument form does not.  When an
  * outer generator or coroutine forwards such a throw() to the gocoro object it awaits, only the
  * outer one warns, as for CPython's objects (3.12/3.13 recognise the forwarded call by its
- * arguments arriving in a C array: see README "Semantics").
+ * arguments arriving in a C array: see the README's API guide).
  *
  * A step must not call back into its own object (that raises "... already executing").
  * All callbacks run with the GIL held.

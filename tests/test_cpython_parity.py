@@ -321,9 +321,19 @@ def test_unawaited_anext_awaitables_each_warn_after_recycling():
         assert len(never) == (40 if PY >= (3, 13) else 0), [str(w.message) for w in ws]
 
 
-def _delegated_three_arg_throw(inner, how):
-    """Python code awaits / yield-froms `inner` (suspended in its first yield); the outer object
-    gets throw(ValueError, ValueError('x'), None).  Returns (outcome, DeprecationWarning count)."""
+def _yields_once(kind, native):
+    """An object of `kind` (coroutine or generator) that yields 1 once: gocoro's, or CPython's."""
+    if native:
+        return _gocoro_test.program([("yield", 1)], kind=kind)
+    if kind == KIND_GENERATOR:
+        return _oracle_make((("yield", 1),), None, KIND_GENERATOR)
+    from oracle import make_program
+    return make_program([("yield", 1)])
+
+
+def _outer_taking(inner, how):
+    """A Python object that takes `inner` with `await`, `yield from`, or `await` inside an async
+    generator, resumed up to inner's first yield.  Returns (outer, what to throw into)."""
     if how == "await":
         async def outer_fn():
             return await inner
@@ -336,31 +346,33 @@ def _delegated_three_arg_throw(inner, how):
     outer = outer_fn()
     first = outer.asend(None) if how == "async generator" else outer
     assert first.send(None) == 1
+    return outer, first
+
+
+def _outcome_and_deprecations(call):
+    """Run call(); returns (outcome, how many DeprecationWarnings it issued)."""
     with warnings.catch_warnings(record=True) as ws:
         warnings.simplefilter("always")
         try:
-            first.throw(ValueError, ValueError("x"), None)
+            call()
             out = "no error"
         except BaseException as e:  # noqa: BLE001
             out = (type(e).__name__, str(e))
     return out, sum(issubclass(w.category, DeprecationWarning) for w in ws)
 
 
+def _delegated_three_arg_throw(inner, how):
+    """Python code takes `inner` (suspended in its first yield) in the way `how` names; the outer
+    object gets throw(ValueError, ValueError('x'), None)."""
+    _, first = _outer_taking(inner, how)
+    return _outcome_and_deprecations(lambda: first.throw(ValueError, ValueError("x"), None))
+
+
 @pytest.mark.parametrize("how", ["await", "yield from", "async generator"])
 def test_delegated_three_arg_throw_warns_once(how):
-    from oracle import make_program
     kind = KIND_GENERATOR if how == "yield from" else 0
-
-    def native():
-        return _gocoro_test.program([("yield", 1)], kind=kind)
-
-    def ora():
-        if how == "yield from":
-            return _oracle_make((("yield", 1),), None, KIND_GENERATOR)
-        return make_program([("yield", 1)])
-
-    nat_out = _delegated_three_arg_throw(native(), how)
-    ora_out = _delegated_three_arg_throw(ora(), how)
+    nat_out = _delegated_three_arg_throw(_yields_once(kind, native=True), how)
+    ora_out = _delegated_three_arg_throw(_yields_once(kind, native=False), how)
     assert nat_out[0] == ora_out[0]
     if PY >= (3, 12):
         assert ora_out[1] == 1
@@ -369,16 +381,8 @@ def test_delegated_three_arg_throw_warns_once(how):
 
 def _direct_three_arg_throw(inner, how, kind):
     """`inner` is first taken by an await / yield from (a suspended outer object keeps awaiting
-    it), then code calls its throw(type, value, tb) itself, in the way `how` names.  Returns
-    (outcome, DeprecationWarning count)."""
-    if kind == KIND_GENERATOR:
-        def outer_fn():
-            return (yield from inner)
-    else:
-        async def outer_fn():
-            return await inner
-    outer = outer_fn()
-    assert outer.send(None) == 1
+    it), then code calls its throw(type, value, tb) itself, in the way `how` names."""
+    outer, _ = _outer_taking(inner, "yield from" if kind == KIND_GENERATOR else "await")
     args = (ValueError, ValueError("x"), None)
 
     def in_generator():
@@ -387,23 +391,20 @@ def _direct_three_arg_throw(inner, how, kind):
         finally:
             yield
 
-    with warnings.catch_warnings(record=True) as ws:
-        warnings.simplefilter("always")
-        try:
-            if how == "call":
-                inner.throw(ValueError, ValueError("x"), None)
-            elif how == "bound method":
-                meth = inner.throw
-                meth(ValueError, ValueError("x"), None)
-            elif how == "getattr(*args)":
-                getattr(inner, "throw")(*args)
-            elif how == "inside a generator":
-                next(in_generator())
-            out = "no error"
-        except BaseException as e:  # noqa: BLE001
-            out = (type(e).__name__, str(e))
+    def call():
+        if how == "call":
+            inner.throw(ValueError, ValueError("x"), None)
+        elif how == "bound method":
+            meth = inner.throw
+            meth(ValueError, ValueError("x"), None)
+        elif how == "getattr(*args)":
+            getattr(inner, "throw")(*args)
+        elif how == "inside a generator":
+            next(in_generator())
+
+    out = _outcome_and_deprecations(call)
     outer.close()
-    return out, sum(issubclass(w.category, DeprecationWarning) for w in ws)
+    return out
 
 
 @pytest.mark.parametrize("how", ["call", "bound method", "getattr(*args)", "inside a generator"])
@@ -411,18 +412,8 @@ def _direct_three_arg_throw(inner, how, kind):
 def test_direct_three_arg_throw_on_an_awaited_object_warns(how, kind):
     """An object some await took still warns when code calls its throw(type, value, tb) itself
     (only the outer object's forwarding is silent), like CPython's."""
-    from oracle import make_program
-
-    def native():
-        return _gocoro_test.program([("yield", 1)], kind=kind)
-
-    def ora():
-        if kind == KIND_GENERATOR:
-            return _oracle_make((("yield", 1),), None, KIND_GENERATOR)
-        return make_program([("yield", 1)])
-
-    nat_out = _direct_three_arg_throw(native(), how, kind)
-    ora_out = _direct_three_arg_throw(ora(), how, kind)
+    nat_out = _direct_three_arg_throw(_yields_once(kind, native=True), how, kind)
+    ora_out = _direct_three_arg_throw(_yields_once(kind, native=False), how, kind)
     assert nat_out == ora_out
     assert nat_out[1] == (1 if PY >= (3, 12) else 0)
 
@@ -430,19 +421,16 @@ def test_direct_three_arg_throw_on_an_awaited_object_warns(how, kind):
 def test_forwarded_three_arg_throw_through_await_wrapper_warns_twice():
     """`yield from coro.__await__()`: CPython forwards to the coroutine_wrapper's throw(), which
     warns again (it is not a native coroutine); so does gocoro's CoroutineWrapper."""
-    from oracle import make_program
 
     def run(inner):
         def outer_fn():
             return (yield from inner.__await__())
         outer = outer_fn()
         assert outer.send(None) == 1
-        with warnings.catch_warnings(record=True) as ws:
-            warnings.simplefilter("always")
-            with pytest.raises(ValueError):
-                outer.throw(ValueError, ValueError("x"), None)
-        return sum(issubclass(w.category, DeprecationWarning) for w in ws)
+        out, count = _outcome_and_deprecations(lambda: outer.throw(ValueError, ValueError("x"), None))
+        assert out == ("ValueError", "x")
+        return count
 
-    nat = run(_gocoro_test.program([("yield", 1)]))
-    assert nat == run(make_program([("yield", 1)]))
+    nat = run(_yields_once(0, native=True))
+    assert nat == run(_yields_once(0, native=False))
     assert nat == (2 if PY >= (3, 12) else 0)
